@@ -1,0 +1,1 @@
+"""Pure provider protocol code. Imports only the standard library, requests, cryptography."""

@@ -1,0 +1,150 @@
+"""Settings: the only reader of FEEGATE_* environment variables.
+
+Everything else receives a `Settings` so tests can build one explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class VnpaySettings:
+    tmn_code: str
+    hash_secret: str
+    pay_url: str
+    api_url: str
+
+
+@dataclass(frozen=True)
+class MomoSettings:
+    partner_code: str
+    access_key: str
+    secret_key: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class ZalopaySettings:
+    app_id: str
+    key1: str
+    key2: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    public_url: str = DEFAULT_PUBLIC_URL
+    env: str = "production"  # "dev" | "test" | "production"
+    sandbox: bool = False
+    simulators: bool = False
+    sandbox_secret: str = "sandbox-secret"
+    online_share_target: int = 30
+    payment_ttl_minutes: int = 60
+    sync_delay_seconds: int = 300
+    vnpay: VnpaySettings | None = None
+    momo: MomoSettings | None = None
+    zalopay: ZalopaySettings | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def url(self, path: str) -> str:
+        return self.public_url.rstrip("/") + path
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _group(env: Mapping[str, str], names: dict[str, str]) -> dict[str, str] | None:
+    """A provider account is on only when every one of its variables is set."""
+    values = {key: env.get(var, "").strip() for key, var in names.items()}
+    if not any(values.values()):
+        return None
+    missing = [var for key, var in names.items() if not values[key]]
+    if missing:
+        raise ConfigError("incomplete provider account, missing: " + ", ".join(missing))
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    mode = env.get("FEEGATE_ENV", "production").strip() or "production"
+    database_url = env.get("FEEGATE_DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'feegate.db'}"
+    secret_key = env.get("FEEGATE_SECRET_KEY", "")
+    if not secret_key:
+        if mode in {"dev", "test"}:
+            secret_key = "dev-only-secret-key-change-me"
+        else:
+            raise ConfigError("FEEGATE_SECRET_KEY is required outside dev/test (set FEEGATE_ENV=dev)")
+    vnpay = _group(
+        env,
+        {
+            "tmn_code": "FEEGATE_VNPAY_TMN_CODE",
+            "hash_secret": "FEEGATE_VNPAY_HASH_SECRET",
+            "pay_url": "FEEGATE_VNPAY_PAY_URL",
+            "api_url": "FEEGATE_VNPAY_API_URL",
+        },
+    )
+    momo = _group(
+        env,
+        {
+            "partner_code": "FEEGATE_MOMO_PARTNER_CODE",
+            "access_key": "FEEGATE_MOMO_ACCESS_KEY",
+            "secret_key": "FEEGATE_MOMO_SECRET_KEY",
+            "endpoint": "FEEGATE_MOMO_ENDPOINT",
+        },
+    )
+    zalopay = _group(
+        env,
+        {
+            "app_id": "FEEGATE_ZALOPAY_APP_ID",
+            "key1": "FEEGATE_ZALOPAY_KEY1",
+            "key2": "FEEGATE_ZALOPAY_KEY2",
+            "endpoint": "FEEGATE_ZALOPAY_ENDPOINT",
+        },
+    )
+    target = _int(env, "FEEGATE_ONLINE_SHARE_TARGET", 30)
+    if not 0 <= target <= 100:
+        raise ConfigError("FEEGATE_ONLINE_SHARE_TARGET must be between 0 and 100")
+    return Settings(
+        database_url=database_url,
+        secret_key=secret_key,
+        public_url=(env.get("FEEGATE_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/"),
+        env=mode,
+        sandbox=_flag(env.get("FEEGATE_SANDBOX"), False),
+        simulators=_flag(env.get("FEEGATE_SIMULATORS"), False),
+        sandbox_secret=env.get("FEEGATE_SANDBOX_SECRET") or "sandbox-secret",
+        online_share_target=target,
+        payment_ttl_minutes=_int(env, "FEEGATE_PAYMENT_TTL_MINUTES", 60),
+        sync_delay_seconds=_int(env, "FEEGATE_SYNC_DELAY_SECONDS", 300),
+        vnpay=VnpaySettings(**vnpay) if vnpay else None,
+        momo=MomoSettings(**momo) if momo else None,
+        zalopay=ZalopaySettings(**zalopay) if zalopay else None,
+    )

@@ -1,0 +1,28 @@
+"""The nouns of DESIGN.md, one module per family. Import from here."""
+
+from payments.models.audit import PaymentEvent, ProviderCallback
+from payments.models.catalog import Agency, FeeItem, Procedure
+from payments.models.client import Client, ClientAgency, IdempotencyKey
+from payments.models.outbox import Outbox, OutboxDelivery
+from payments.models.payment import Attempt, Payment, PaymentFeeItem, Refund
+from payments.models.sandbox import SandboxTransaction
+from payments.models.user import StaffUser
+
+__all__ = [
+    "Agency",
+    "Attempt",
+    "Client",
+    "ClientAgency",
+    "FeeItem",
+    "IdempotencyKey",
+    "Outbox",
+    "OutboxDelivery",
+    "Payment",
+    "PaymentEvent",
+    "PaymentFeeItem",
+    "Procedure",
+    "ProviderCallback",
+    "Refund",
+    "SandboxTransaction",
+    "StaffUser",
+]

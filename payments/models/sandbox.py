@@ -1,0 +1,27 @@
+"""The sandbox provider's own books: what the hosted sandbox page recorded.
+
+It stands in for a provider's ledger, so the sandbox query API can answer from it
+whichever web process served the citizen's click.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from payments.db import Base, UTCDateTime, utcnow
+
+
+class SandboxTransaction(Base):
+    __tablename__ = "sandbox_transactions"
+
+    reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # paid | failed | cancelled
+    code: Mapped[str] = mapped_column(String(8))
+    transaction_id: Mapped[str] = mapped_column(String(40))
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,56 @@
+"""Which providers are on: an explicit map from settings to configured adapters.
+
+A provider is offered only when its account is configured (CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+from adapters.base import Adapter
+from adapters.momo import MomoAdapter, MomoConfig
+from adapters.sandbox import SandboxAdapter, SandboxConfig
+from adapters.vnpay import VnpayAdapter, VnpayConfig
+from adapters.zalopay import ZalopayAdapter, ZalopayConfig
+from payments.config import Settings
+
+ONLINE_PROVIDERS = ("vnpay", "momo", "zalopay", "vietqr", "sandbox")
+"""Every provider name the API accepts, in the order the checkout page offers them."""
+
+
+def build_adapters(settings: Settings) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    if settings.vnpay:
+        adapters["vnpay"] = VnpayAdapter(
+            VnpayConfig(
+                tmn_code=settings.vnpay.tmn_code,
+                hash_secret=settings.vnpay.hash_secret,
+                pay_url=settings.vnpay.pay_url,
+                api_url=settings.vnpay.api_url,
+            )
+        )
+    if settings.momo:
+        adapters["momo"] = MomoAdapter(
+            MomoConfig(
+                partner_code=settings.momo.partner_code,
+                access_key=settings.momo.access_key,
+                secret_key=settings.momo.secret_key,
+                endpoint=settings.momo.endpoint,
+            )
+        )
+    if settings.zalopay:
+        adapters["zalopay"] = ZalopayAdapter(
+            ZalopayConfig(
+                app_id=settings.zalopay.app_id,
+                key1=settings.zalopay.key1,
+                key2=settings.zalopay.key2,
+                endpoint=settings.zalopay.endpoint,
+            )
+        )
+    if settings.sandbox:
+        adapters["sandbox"] = SandboxAdapter(
+            SandboxConfig(
+                secret=settings.sandbox_secret,
+                pay_url=settings.url("/sandbox/pay"),
+                api_url=settings.url("/sandbox/api"),
+            )
+        )
+    return adapters

@@ -1,0 +1,1 @@
+"""Use cases. Each takes the Gateway and a Session; callers own the transaction."""

@@ -1,0 +1,98 @@
+"""The citizen's pages: checkout, choosing a provider, and the result page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from payments.errors import DomainError, ProviderDown
+from payments.models import Agency, Attempt, Payment, Procedure
+from payments.providers import ONLINE_PROVIDERS
+from payments.services.attempts import start_attempt
+from payments.states import PAYABLE, PaymentStatus
+from payments.web.context import client_ip, db, gateway
+from payments.web.i18n import PROVIDER_NAMES, pick_lang, t
+
+bp = Blueprint("checkout", __name__, template_folder="templates")
+
+
+def page_context(**extra: Any) -> dict[str, Any]:
+    lang = pick_lang(request.args.get("lang"))
+    other = "vi" if lang == "en" else "en"
+    args = {**request.args.to_dict(), "lang": other}
+    lang_url = url_for(request.endpoint, **(request.view_args or {}), **args) if request.endpoint else None
+    return {"lang": lang, "t": lambda key: t(key, lang), "lang_url": lang_url,
+            "provider_names": PROVIDER_NAMES, **extra}
+
+
+def render_message(heading_key: str, message: str, status: int) -> Response:
+    ctx = page_context()
+    html = render_template("message.html", heading=ctx["t"](heading_key), message=message, **ctx)
+    return Response(html, status=status)
+
+
+def render_result(payment: Payment, attempt: Attempt | None, *, confirming: bool) -> str:
+    return render_template(
+        "checkout/result.html",
+        payment=payment,
+        attempt=attempt,
+        confirming=confirming,
+        refresh=3 if confirming else None,
+        **page_context(),
+    )
+
+
+def _labels(payment: Payment) -> tuple[str | None, str | None]:
+    session = db()
+    agency_name = session.scalar(select(Agency.name).where(Agency.code == payment.agency_code))
+    procedure_name = None
+    if payment.procedure_id:
+        procedure_name = session.scalar(select(Procedure.name).where(Procedure.id == payment.procedure_id))
+    return agency_name or None, procedure_name or None
+
+
+@bp.get("/pay/<payment_id>")
+def pay(payment_id: str, message: str | None = None, status: int = 200) -> Response:
+    session = db()
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        return render_message("error", t("not_found", pick_lang(request.args.get("lang"))), 404)
+    gw = gateway()
+    providers = [name for name in ONLINE_PROVIDERS if name in gw.adapters]
+    payable = PaymentStatus(payment.status) in PAYABLE and gw.now() < payment.expires_at
+    agency_name, procedure_name = _labels(payment)
+    html = render_template(
+        "checkout/pay.html",
+        payment=payment,
+        providers=providers,
+        payable=payable,
+        agency_name=agency_name,
+        procedure_name=procedure_name,
+        message=message,
+        **page_context(),
+    )
+    return Response(html, status=status)
+
+
+@bp.post("/pay/<payment_id>/start")
+def start(payment_id: str) -> Response:
+    provider = request.form.get("provider", "")
+    lang = pick_lang(request.args.get("lang"))
+    session = db()
+    if session.get(Payment, payment_id) is None:
+        abort(404)
+    session.rollback()
+    try:
+        attempt_id = start_attempt(gateway(), payment_id, provider, client_ip=client_ip(),
+                                   locale=lang, source="checkout")
+    except ProviderDown:
+        return pay(payment_id, message=t("provider_down", lang), status=503)
+    except DomainError as exc:
+        return pay(payment_id, message=exc.detail, status=exc.status)
+    attempt = db().get(Attempt, attempt_id)
+    assert attempt is not None
+    if attempt.redirect_url:
+        return redirect(attempt.redirect_url, code=303)  # type: ignore[return-value]
+    return redirect(url_for("checkout.pay", payment_id=payment_id, lang=lang), code=303)  # type: ignore[return-value]

@@ -1,0 +1,94 @@
+"""Operator commands (CONTRACT.md): db, clients, users, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from payments import migrate
+from payments.errors import DomainError
+from payments.models import StaffUser
+from payments.models.user import ROLES
+from payments.services.clients import create_client
+from payments.web.context import EXTENSION
+
+db_cli = AppGroup("db", help="Database migrations.")
+clients_cli = AppGroup("clients", help="Portal API clients.")
+users_cli = AppGroup("users", help="Staff accounts.")
+
+
+def _gw():  # type: ignore[no-untyped-def]
+    return current_app.extensions[EXTENSION]
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (seeds nothing)."""
+    migrate.upgrade(_gw().settings.database_url, revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@clients_cli.command("create")
+@click.option("--name", required=True)
+@click.option("--agency", "agencies", multiple=True, required=True, help="agency code; repeatable")
+@click.option("--return-host", "return_hosts", multiple=True, required=True, help="repeatable")
+@click.option("--notify-url", default=None)
+@click.option("--payment-ttl-minutes", type=click.IntRange(5, 60 * 24 * 30), default=None)
+def clients_create(name: str, agencies: tuple[str, ...], return_hosts: tuple[str, ...],
+                   notify_url: str | None, payment_ttl_minutes: int | None) -> None:
+    """Create a client; prints {"id", "api_key", "webhook_secret"} once (the key is stored hashed)."""
+    gw = _gw()
+    try:
+        with gw.sessions.begin() as session:
+            new = create_client(session, name=name, agencies=list(agencies),
+                                return_hosts=list(return_hosts), notify_url=notify_url,
+                                payment_ttl_minutes=payment_ttl_minutes)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(json.dumps({"id": new.id, "api_key": new.api_key, "webhook_secret": new.webhook_secret}))
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create a staff account."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise click.ClickException("the password must be at least 10 characters")
+    if "@" not in email:
+        raise click.ClickException("not an email address")
+    gw = _gw()
+    with gw.sessions.begin() as session:
+        if session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower())):
+            raise click.ClickException(f"a user {email} exists already")
+        session.add(StaffUser(email=email.lower(), role=role, password_hash=generate_password_hash(password)))
+    click.echo(json.dumps({"email": email.lower(), "role": role}))
+
+
+demo_cli = AppGroup("demo", help="Demo data for `make run`.")
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Seed the demo agency, procedures and client; print the demo API key."""
+    from payments.demo import seed_demo  # noqa: PLC0415  (demo code stays out of production paths)
+
+    gw = _gw()
+    with gw.sessions.begin() as session:
+        saved = seed_demo(session, ["127.0.0.1", "localhost"])
+    click.echo(json.dumps(saved))
+
+
+COMMANDS = [db_cli, clients_cli, users_cli, demo_cli]

@@ -1,0 +1,79 @@
+"""/demo: a tiny portal page (sandbox only) that uses the real API like a portal would."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+
+import requests
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from payments.models import Procedure
+from payments.web.checkout import page_context
+from payments.web.context import db, gateway
+
+bp = Blueprint("demo", __name__)
+
+
+def _api_key() -> str | None:
+    key: str | None = current_app.config.get("FEEGATE_DEMO_API_KEY")
+    return key
+
+
+@bp.get("/demo")
+def index() -> Response:
+    session = db()
+    procedures = list(session.scalars(select(Procedure).where(Procedure.catalogued.is_(True)).order_by(Procedure.code)))
+    payment = _lookup(request.args.get("reference"))
+    html = render_template("demo.html", procedures=procedures, payment=payment,
+                           has_key=bool(_api_key()), error=request.args.get("error"), **page_context())
+    return Response(html)
+
+
+def _lookup(reference: str | None) -> dict[str, object] | None:
+    """Ask the API, as a portal would, for the payment of a dossier."""
+    key = _api_key()
+    if not reference or key is None:
+        return None
+    answer = requests.get(
+        gateway().settings.url("/api/v1/payments"),
+        params={"reference": reference},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    items = answer.json().get("items", []) if answer.ok else []
+    return items[0] if items else None
+
+
+@bp.post("/demo")
+def create() -> Response:
+    key = _api_key()
+    gw = gateway()
+    procedure = db().get(Procedure, int(request.form.get("procedure_id", "0") or 0))
+    if key is None or procedure is None:
+        return redirect(url_for("demo.index", error="no demo client or procedure"))  # type: ignore[return-value]
+    amount = int(request.form.get("amount") or 0) or sum(i.amount for i in procedure.fee_items)
+    reference = f"{procedure.agency.code}-{datetime.now(UTC):%y%m%d}-{secrets.randbelow(10_000):04d}"
+    body = {
+        "reference": reference,
+        "procedure_code": procedure.code,
+        "agency_code": procedure.agency.code,
+        "amount": amount,
+        "description": procedure.name[:200],
+        "return_url": gw.settings.url(f"/demo?reference={reference}"),
+        "payer": {"name": request.form.get("payer") or "Nguyễn Văn A"},
+    }
+    if request.form.get("amount"):
+        body["fee_items"] = [{"name": procedure.name[:200] or "Phí", "kind": "fee", "amount": amount}]
+    answer = requests.post(
+        gw.settings.url("/api/v1/payments"),
+        data=json.dumps(body),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                 "Idempotency-Key": secrets.token_hex(8)},
+        timeout=10,
+    )
+    if answer.status_code != 201:
+        return redirect(url_for("demo.index", error=answer.text[:300]))  # type: ignore[return-value]
+    return redirect(answer.json()["checkout_url"], code=303)  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Inbound provider callbacks (thin) and outbound notifications. Imports payments, never the reverse."""
