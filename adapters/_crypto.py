@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 
 def hmac_sha256_hex(key: str | bytes, message: str | bytes) -> str:
-    return _hmac_hex(key, message, hashlib.sha256)
+    return _hmac_hex(key, message, "sha256")
 
 
 def hmac_sha512_hex(key: str | bytes, message: str | bytes) -> str:
-    return _hmac_hex(key, message, hashlib.sha512)
+    return _hmac_hex(key, message, "sha512")
 
 
-def _hmac_hex(key: str | bytes, message: str | bytes, digest: object) -> str:
+def _hmac_hex(key: str | bytes, message: str | bytes, digest: str) -> str:
     k = key.encode("utf-8") if isinstance(key, str) else key
     m = message.encode("utf-8") if isinstance(message, str) else message
-    return hmac.new(k, m, digest).hexdigest()  # type: ignore[arg-type]
+    return hmac.new(k, m, digest).hexdigest()
 
 
 def same_hex(expected: str, received: str | None) -> bool:

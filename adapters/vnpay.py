@@ -346,8 +346,9 @@ def _response_text(value: object) -> str:
 
 
 def _code(value: object) -> str:
-    """A two-digit VNPay code from an answer; a JSON number 0 reads as "00", never as success
-    by accident (only the exact string "00" maps to success)."""
+    """A VNPay code from a JSON answer. Codes are strings ("00"), but npm `vnpay` also
+    accepts the number 0, so a number is read as its two digits; any other type is ""
+    (an unknown code, never a success)."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 100:
         return f"{value:02d}"
     return value if isinstance(value, str) else ""

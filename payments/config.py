@@ -54,6 +54,12 @@ class Settings:
     online_share_target: int = 30
     payment_ttl_minutes: int = 60
     sync_delay_seconds: int = 300
+    sync_max_interval_seconds: int = 3600
+    pending_grace_minutes: int = 1440
+    notify_timeout_seconds: float = 10.0
+    worker_interval_seconds: float = 5.0
+    worker_batch_size: int = 20
+    worker_lease_seconds: int = 300
     vnpay: VnpaySettings | None = None
     momo: MomoSettings | None = None
     zalopay: ZalopaySettings | None = None
@@ -80,6 +86,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0")
+    return value
 
 
 def _group(env: Mapping[str, str], names: dict[str, str]) -> dict[str, str] | None:
@@ -144,6 +163,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         online_share_target=target,
         payment_ttl_minutes=_int(env, "FEEGATE_PAYMENT_TTL_MINUTES", 60),
         sync_delay_seconds=_int(env, "FEEGATE_SYNC_DELAY_SECONDS", 300),
+        sync_max_interval_seconds=_int(env, "FEEGATE_SYNC_MAX_INTERVAL_SECONDS", 3600),
+        pending_grace_minutes=_int(env, "FEEGATE_PENDING_GRACE_MINUTES", 1440),
+        notify_timeout_seconds=_positive_float(env, "FEEGATE_NOTIFY_TIMEOUT_SECONDS", 10.0),
+        worker_interval_seconds=_positive_float(env, "FEEGATE_WORKER_INTERVAL_SECONDS", 5.0),
+        worker_batch_size=max(1, _int(env, "FEEGATE_WORKER_BATCH_SIZE", 20)),
+        worker_lease_seconds=max(30, _int(env, "FEEGATE_WORKER_LEASE_SECONDS", 300)),
         vnpay=VnpaySettings(**vnpay) if vnpay else None,
         momo=MomoSettings(**momo) if momo else None,
         zalopay=ZalopaySettings(**zalopay) if zalopay else None,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import requests
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from payments.models import Procedure
 from payments.web.checkout import page_context
@@ -24,9 +25,11 @@ def _api_key() -> str | None:
 
 @bp.get("/demo")
 def index() -> Response:
-    session = db()
-    procedures = list(session.scalars(select(Procedure).where(Procedure.catalogued.is_(True)).order_by(Procedure.code)))
-    payment = _lookup(request.args.get("reference"))
+    payment = _lookup(request.args.get("reference"))  # before opening our own transaction
+    procedures = list(db().scalars(
+        select(Procedure).where(Procedure.catalogued.is_(True))
+        .options(selectinload(Procedure.fee_items)).order_by(Procedure.code)
+    ))
     html = render_template("demo.html", procedures=procedures, payment=payment,
                            has_key=bool(_api_key()), error=request.args.get("error"), **page_context())
     return Response(html)
@@ -54,19 +57,24 @@ def create() -> Response:
     procedure = db().get(Procedure, int(request.form.get("procedure_id", "0") or 0))
     if key is None or procedure is None:
         return redirect(url_for("demo.index", error="no demo client or procedure"))  # type: ignore[return-value]
-    amount = int(request.form.get("amount") or 0) or sum(i.amount for i in procedure.fee_items)
-    reference = f"{procedure.agency.code}-{datetime.now(UTC):%y%m%d}-{secrets.randbelow(10_000):04d}"
+    raw_amount = request.form.get("amount", "").strip()
+    if raw_amount and not raw_amount.isdigit():
+        return redirect(url_for("demo.index", error="số tiền phải là số nguyên đồng"))  # type: ignore[return-value]
+    amount = int(raw_amount or 0) or sum(i.amount for i in procedure.fee_items)
+    agency_code, code, name = procedure.agency.code, procedure.code, procedure.name
+    db().rollback()  # release SQLite's write lock before calling our own API
+    reference = f"{agency_code}-{datetime.now(UTC):%y%m%d}-{secrets.randbelow(10_000):04d}"
     body = {
         "reference": reference,
-        "procedure_code": procedure.code,
-        "agency_code": procedure.agency.code,
+        "procedure_code": code,
+        "agency_code": agency_code,
         "amount": amount,
-        "description": procedure.name[:200],
+        "description": name[:200],
         "return_url": gw.settings.url(f"/demo?reference={reference}"),
         "payer": {"name": request.form.get("payer") or "Nguyễn Văn A"},
     }
-    if request.form.get("amount"):
-        body["fee_items"] = [{"name": procedure.name[:200] or "Phí", "kind": "fee", "amount": amount}]
+    if raw_amount:
+        body["fee_items"] = [{"name": name[:200] or "Phí", "kind": "fee", "amount": amount}]
     answer = requests.post(
         gw.settings.url("/api/v1/payments"),
         data=json.dumps(body),

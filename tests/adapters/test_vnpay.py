@@ -661,8 +661,8 @@ def test_config_repr_hides_the_secret() -> None:
 
 
 def querydr_answer(
-    code: str = "00",
-    status: str = "00",
+    code: Any = "00",
+    status: Any = "00",
     ref: str = REF,
     secret: str = SECRET,
     **overrides: Any,
@@ -794,6 +794,9 @@ class TestQuerydr:
     def test_numbers_in_the_answer_are_signed_as_their_digits(self) -> None:
         result = run_query(querydr_answer(vnp_Amount=15000000))
         assert result.amount == 150_000
+
+    def test_codes_sent_as_json_numbers_are_read_as_two_digit_codes(self) -> None:
+        assert run_query(querydr_answer(code=0, status=1)).outcome is Outcome.PENDING
 
     @pytest.mark.parametrize(
         ("status", "outcome"),

@@ -1,0 +1,328 @@
+"""Background jobs on money state: status sync with providers, and expiry.
+
+Both follow the same three steps, so no transaction is ever open during a provider call:
+
+1. claim (one short transaction): select the due rows (`FOR UPDATE SKIP LOCKED` on
+   PostgreSQL; `BEGIN IMMEDIATE` serialises this on SQLite), push each attempt's
+   `next_query_at` a lease into the future and count the query, commit;
+2. ask the providers, outside any transaction;
+3. apply (one transaction per payment): every answer goes through `apply_result`, the
+   one write path, with source `sync`; attempts left undecided get their next query time.
+
+Status sync: an online attempt still `pending` at `next_query_at` (set when it starts, to
+created_at + FEEGATE_SYNC_DELAY_SECONDS) is queried. A final answer is applied; an
+unknown or "processing" answer, a provider that is down, or an unusable answer keeps the
+attempt pending and schedules another query, `sync_delay × 2^(n-1)` after the n-th query,
+at most FEEGATE_SYNC_MAX_INTERVAL_SECONDS apart. A provider being down never fails an
+attempt.
+
+Expiry: a payment `created`, `pending` or `failed` past `expires_at` becomes `expired`
+once every pending attempt is confirmed unpaid (the provider says failed, cancelled or
+does not know the order). A provider that reports success makes the payment paid
+instead. A provider that is down, or still "processing" (until expires_at +
+FEEGATE_PENDING_GRACE_MINUTES), leaves the payment as it is until the next query: money
+that may have been taken is never expired. A success that arrives after expiry is still
+applied by `apply_result`, and flagged `late_success`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session
+
+from adapters.base import Outcome, ProviderResult, QueryRequest
+from adapters.errors import AdapterError
+from payments.db import lock_for_update
+from payments.models import Attempt, Payment
+from payments.services.attempts import Applied, apply_result, close_attempt, move_payment
+from payments.services.callbacks import query_request
+from payments.services.gateway import Gateway
+from payments.services.locking import lock_payment
+from payments.states import AttemptStatus, PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "sync"
+"""The source recorded on every change these jobs make (PaymentEvent.source)."""
+
+EXPIRABLE = (PaymentStatus.CREATED.value, PaymentStatus.PENDING.value, PaymentStatus.FAILED.value)
+UNPAID = (Outcome.UNKNOWN, Outcome.FAILED, Outcome.CANCELLED)
+
+
+@dataclass(frozen=True)
+class ClaimedQuery:
+    attempt_id: str
+    payment_id: str
+    provider: str
+    query_count: int
+    request: QueryRequest
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one query gave: a result, or why there is none."""
+
+    claim: ClaimedQuery
+    result: ProviderResult | None
+    error: str | None = None
+
+
+@dataclass
+class JobStats:
+    queried: int = 0
+    applied: int = 0  # an attempt moved (paid, failed, cancelled)
+    undecided: int = 0  # pending / unknown answer: queried again later
+    unavailable: int = 0  # provider down or answer unusable: queried again later
+    expired: int = 0  # payments expired
+    released: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str) -> None:
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
+
+
+def next_query_delay(gw: Gateway, query_count: int) -> timedelta:
+    """The wait before the next query after `query_count` queries: doubling, capped."""
+    settings = gw.settings
+    exponent = min(max(query_count, 1) - 1, 20)
+    seconds = min(settings.sync_delay_seconds * (2**exponent), settings.sync_max_interval_seconds)
+    return timedelta(seconds=max(seconds, 1))
+
+
+def _with_lock(stmt, session: Session, of: type) -> object:  # type: ignore[no-untyped-def]
+    if lock_for_update(session):
+        return stmt.with_for_update(skip_locked=True, of=of)
+    return stmt
+
+
+def _lease(gw: Gateway, session: Session, attempt: Attempt, payment: Payment, now: datetime,
+           lease: timedelta) -> ClaimedQuery:
+    attempt.query_count = (attempt.query_count or 0) + 1
+    attempt.next_query_at = now + lease
+    return ClaimedQuery(attempt_id=attempt.id, payment_id=payment.id, provider=attempt.provider,
+                        query_count=attempt.query_count, request=query_request(gw, attempt, payment))
+
+
+def ask(gw: Gateway, claim: ClaimedQuery) -> Answer:
+    """Query the provider about one attempt. Call with no transaction open."""
+    adapter = gw.adapters.get(claim.provider)
+    if adapter is None:
+        return Answer(claim, None, f"provider {claim.provider} is not configured")
+    try:
+        return Answer(claim, adapter.query(claim.request))
+    except AdapterError as exc:  # ProviderUnavailable, a bad signature, a malformed answer
+        logger.warning("%s query for attempt %s failed: %s", claim.provider, claim.attempt_id, exc)
+        return Answer(claim, None, f"{type(exc).__name__}: {exc}")
+
+
+def _reschedule(session: Session, gw: Gateway, claim: ClaimedQuery, note: str | None) -> None:
+    attempt = session.get(Attempt, claim.attempt_id)
+    if attempt is None or attempt.status != AttemptStatus.PENDING.value:
+        return
+    if attempt.query_count != claim.query_count:
+        return  # queried again by someone else since: their schedule wins
+    attempt.next_query_at = gw.now() + next_query_delay(gw, claim.query_count)
+    if note:
+        attempt.result_message = note[:500]
+
+
+def release(gw: Gateway, claims: Sequence[ClaimedQuery]) -> None:
+    """Give back claimed attempts that were not queried (the worker is stopping)."""
+    if not claims:
+        return
+    now = gw.now()
+    with gw.sessions.begin() as session:
+        for claim in claims:
+            session.execute(
+                update(Attempt)
+                .where(Attempt.id == claim.attempt_id, Attempt.query_count == claim.query_count,
+                       Attempt.status == AttemptStatus.PENDING.value)
+                .values(query_count=Attempt.query_count - 1, next_query_at=now)
+            )
+
+
+def _budget(gw: Gateway) -> float:
+    """Seconds of a lease in which a new provider call may still be started."""
+    return max(gw.settings.worker_lease_seconds * 0.5, 10.0)
+
+
+# -- status sync -------------------------------------------------------------------------
+
+
+def claim_sync(gw: Gateway, *, limit: int) -> list[ClaimedQuery]:
+    now = gw.now()
+    lease = timedelta(seconds=gw.settings.worker_lease_seconds)
+    with gw.sessions.begin() as session:
+        stmt = (
+            select(Attempt)
+            .where(Attempt.status == AttemptStatus.PENDING.value, Attempt.channel == "online",
+                   Attempt.next_query_at.is_not(None), Attempt.next_query_at <= now)
+            .order_by(Attempt.next_query_at, Attempt.id)
+            .limit(limit)
+        )
+        attempts = list(session.scalars(_with_lock(stmt, session, Attempt)))  # type: ignore[call-overload]
+        claims = []
+        for attempt in attempts:
+            claims.append(_lease(gw, session, attempt, attempt.payment, now, lease))
+    return claims
+
+
+def apply_sync(gw: Gateway, answer: Answer, stats: JobStats) -> None:
+    claim = answer.claim
+    with gw.sessions.begin() as session:
+        if answer.result is None:
+            stats.unavailable += 1
+            stats.count("unavailable")
+            _reschedule(session, gw, claim, f"status query failed: {answer.error}")
+            return
+        report = apply_result(session, gw, claim.provider, answer.result, source=SOURCE)
+        stats.count(f"{answer.result.outcome.value}:{report.applied.value}")
+        if report.applied is Applied.APPLIED:
+            stats.applied += 1
+        elif report.applied is not Applied.DUPLICATE:
+            stats.undecided += 1
+            _reschedule(session, gw, claim, None)
+
+
+def sync_due(gw: Gateway, *, stop: threading.Event | None = None) -> JobStats:
+    """Query every due pending attempt once (batch after batch until none is due)."""
+    stats = JobStats()
+    while not (stop and stop.is_set()):
+        claims = claim_sync(gw, limit=gw.settings.worker_batch_size)
+        if not claims:
+            break
+        started = time.monotonic()
+        for index, claim in enumerate(claims):
+            if (stop and stop.is_set()) or time.monotonic() - started > _budget(gw):
+                release(gw, claims[index:])
+                stats.released += len(claims) - index
+                break
+            stats.queried += 1
+            apply_sync(gw, ask(gw, claim), stats)
+    return stats
+
+
+# -- expiry ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpiryClaim:
+    payment_id: str
+    queries: tuple[ClaimedQuery, ...]
+
+
+def claim_expiry(gw: Gateway, *, limit: int) -> tuple[list[ExpiryClaim], int]:
+    """Claim payments past expiry; expire at once those with no pending attempt.
+
+    Returns the claims that need provider queries, and how many payments were expired
+    directly. A payment whose pending attempt is not due for a query yet (recently asked,
+    provider down) is left alone until it is.
+    """
+    now = gw.now()
+    lease = timedelta(seconds=gw.settings.worker_lease_seconds)
+    waiting = exists().where(and_(
+        Attempt.payment_id == Payment.id,
+        Attempt.status == AttemptStatus.PENDING.value,
+        Attempt.next_query_at.is_not(None),
+        Attempt.next_query_at > now,
+    ))
+    claims: list[ExpiryClaim] = []
+    expired = 0
+    with gw.sessions.begin() as session:
+        stmt = (
+            select(Payment)
+            .where(Payment.status.in_(EXPIRABLE), Payment.expires_at <= now, ~waiting)
+            .order_by(Payment.expires_at, Payment.id)
+            .limit(limit)
+        )
+        payments = list(session.scalars(_with_lock(stmt, session, Payment)))  # type: ignore[call-overload]
+        for payment in payments:
+            pending = [a for a in payment.attempts if a.status == AttemptStatus.PENDING.value]
+            if not pending:
+                _expire(session, gw, payment, [])
+                expired += 1
+                continue
+            queries = tuple(_lease(gw, session, a, payment, now, lease) for a in pending)
+            claims.append(ExpiryClaim(payment.id, queries))
+    return claims, expired
+
+
+def _expire(session: Session, gw: Gateway, payment: Payment, attempts: Sequence[Attempt]) -> None:
+    for attempt in attempts:
+        close_attempt(session, gw, payment, attempt, AttemptStatus.EXPIRED, source=SOURCE,
+                      reason="payment expired; the provider confirmed nothing was paid")
+    move_payment(session, gw, payment, PaymentStatus.EXPIRED, source=SOURCE,
+                 detail={"expires_at": payment.expires_at.isoformat()})
+    logger.info("payment %s expired", payment.id)
+
+
+def apply_expiry(gw: Gateway, claim: ExpiryClaim, answers: Sequence[Answer], stats: JobStats) -> None:
+    """Apply the answers about one payment's attempts; expire it when all are unpaid."""
+    now = gw.now()
+    with gw.sessions.begin() as session:
+        payment = lock_payment(session, claim.payment_id)
+        grace_over = now >= payment.expires_at + timedelta(minutes=gw.settings.pending_grace_minutes)
+        confirmed_unpaid: set[str] = set()
+        undecided: list[Answer] = []
+        for answer in answers:
+            result = answer.result
+            if result is None:
+                stats.unavailable += 1
+                stats.count("unavailable")
+                undecided.append(answer)
+                continue
+            stats.count(f"expiry:{result.outcome.value}")
+            if result.outcome in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELLED):
+                report = apply_result(session, gw, answer.claim.provider, result, source=SOURCE)
+                if report.applied is Applied.APPLIED:
+                    stats.applied += 1
+                elif report.applied is not Applied.DUPLICATE:
+                    undecided.append(answer)  # e.g. an amount mismatch: flagged, ask again
+                    continue
+                if result.outcome is not Outcome.SUCCEEDED:
+                    confirmed_unpaid.add(answer.claim.attempt_id)
+            elif result.outcome is Outcome.UNKNOWN or grace_over:
+                confirmed_unpaid.add(answer.claim.attempt_id)
+            else:  # still processing at the provider
+                undecided.append(answer)
+        for answer in undecided:
+            stats.undecided += 1
+            _reschedule(session, gw, answer.claim,
+                        f"not expired yet: {answer.error}" if answer.error else None)
+        if undecided or payment.status not in EXPIRABLE:
+            return
+        pending = [a for a in payment.attempts if a.status == AttemptStatus.PENDING.value]
+        if any(a.id not in confirmed_unpaid for a in pending):
+            return  # an attempt nobody asked about: wait for its own query
+        _expire(session, gw, payment, pending)
+        stats.expired += 1
+
+
+def expire_due(gw: Gateway, *, stop: threading.Event | None = None) -> JobStats:
+    """Expire every payment past its expiry whose providers confirm nothing was paid."""
+    stats = JobStats()
+    while not (stop and stop.is_set()):
+        claims, expired = claim_expiry(gw, limit=gw.settings.worker_batch_size)
+        stats.expired += expired
+        if not claims:
+            if not expired:
+                break
+            continue
+        started = time.monotonic()
+        for index, claim in enumerate(claims):
+            if (stop and stop.is_set()) or time.monotonic() - started > _budget(gw):
+                rest = [q for c in claims[index:] for q in c.queries]
+                release(gw, rest)
+                stats.released += len(rest)
+                break
+            answers = [ask(gw, query) for query in claim.queries]
+            stats.queried += len(answers)
+            apply_expiry(gw, claim, answers, stats)
+    return stats

@@ -1,0 +1,167 @@
+"""The citizen's journey in a real headless Chromium: /demo → checkout → sandbox page →
+result → back to /demo, on a desktop and on a 360 px phone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.conftest import in_ci
+from tests.factories import ApiClient
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:
+    if in_ci():
+        raise
+    pytest.skip("browser tests need the Python package playwright (pip install -e '.[test]')",
+                allow_module_level=True)
+
+AMOUNT = "200.000 ₫"
+AGENCY_NAME = "Sở Tư pháp tỉnh Khánh Hòa"
+PROCEDURE_NAME = "Cấp Phiếu lý lịch tư pháp"
+CHECKOUT = re.compile(r"/pay/[^/?]+(\?.*)?$")
+SANDBOX = re.compile(r"/sandbox/pay\?")
+RESULT = re.compile(r"/pay/return/sandbox\?")
+DEMO_BACK = re.compile(r"/demo\?reference=")
+
+
+def open_checkout(page: Page, base_url: str) -> None:
+    """As a portal user: create a payment on /demo and land on the checkout page."""
+    page.goto(f"{base_url}/demo")
+    page.get_by_role("button", name="Tạo khoản thanh toán").click()
+    page.wait_for_url(CHECKOUT)
+
+
+def pay_with_sandbox(page: Page, choice: str) -> None:
+    page.get_by_role("button", name="Thanh toán qua Sandbox").click()
+    page.wait_for_url(SANDBOX)
+    expect(page.get_by_test_id("sandbox-amount")).to_have_text(AMOUNT)
+    page.get_by_role("button", name=choice, exact=choice == "Thanh toán").click()
+    page.wait_for_url(RESULT)
+
+
+def back_to_demo(page: Page) -> None:
+    page.get_by_role("link", name="Quay lại cổng dịch vụ công").click()
+    page.wait_for_url(DEMO_BACK)
+
+
+@pytest.mark.parametrize(
+    ("choice", "result_text", "detail", "demo_status"),
+    [
+        ("Thanh toán", "Đã thanh toán", "Giao dịch đã được ghi nhận", "succeeded"),
+        ("Giả lập thất bại", "Thanh toán chưa thành công", "Tài khoản không đủ số dư", "failed"),
+        ("Hủy giao dịch", "Thanh toán chưa thành công", "Khách hàng hủy giao dịch", "failed"),
+    ],
+    ids=["pay", "fail", "cancel"],
+)
+def test_walk_from_demo_to_result_and_back(
+    page: Page, base_url: str, demo: ApiClient, choice: str, result_text: str, detail: str,
+    demo_status: str,
+) -> None:
+    open_checkout(page, base_url)
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    expect(page.get_by_test_id("amount")).to_have_text(AMOUNT)
+    details = page.locator("dl").first
+    expect(details).to_contain_text(AGENCY_NAME)
+    expect(details).to_contain_text(PROCEDURE_NAME)
+
+    pay_with_sandbox(page, choice)
+    status = page.get_by_test_id("status")
+    expect(status).to_contain_text(result_text)
+    expect(status).to_have_attribute("data-status", demo_status)
+    expect(page.locator("main")).to_contain_text(detail)
+
+    back_to_demo(page)
+    expect(page.get_by_test_id("demo-status")).to_have_text(demo_status)
+
+
+def test_a_failed_payment_can_be_paid_with_another_attempt(
+    page: Page, base_url: str, demo: ApiClient
+) -> None:
+    open_checkout(page, base_url)
+    pay_with_sandbox(page, "Giả lập thất bại")
+    expect(page.get_by_test_id("status")).to_have_attribute("data-status", "failed")
+
+    page.get_by_role("link", name="Chọn phương thức khác").click()
+    page.wait_for_url(CHECKOUT)
+    pay_with_sandbox(page, "Thanh toán")
+    expect(page.get_by_test_id("status")).to_have_text("Đã thanh toán")
+
+    back_to_demo(page)
+    expect(page.get_by_test_id("demo-status")).to_have_text("succeeded")
+
+
+def assert_fits_phone(page: Page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"{page.url} scrolls sideways on a 360 px phone ({width} px wide)"
+
+
+def test_checkout_fits_a_360px_phone(phone: Page, base_url: str, demo: ApiClient,
+                                     tmp_path: Path) -> None:
+    open_checkout(phone, base_url)
+    expect(phone.locator("html")).to_have_attribute("lang", "vi")
+    expect(phone.get_by_test_id("amount")).to_have_text(AMOUNT)
+    assert_fits_phone(phone)
+
+    buttons = phone.locator(".providers button")
+    assert buttons.count() >= 1
+    for index in range(buttons.count()):
+        box = buttons.nth(index).bounding_box()
+        assert box is not None
+        assert box["height"] >= 44, f"pay button {index} is {box['height']} px tall"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+
+    shot = tmp_path / "checkout-360.png"
+    phone.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 0
+
+    pay_with_sandbox(phone, "Thanh toán")
+    assert_fits_phone(phone)
+    expect(phone.get_by_test_id("status")).to_have_text("Đã thanh toán")
+    phone.screenshot(path=str(tmp_path / "result-360.png"), full_page=True)
+
+
+def test_checkout_in_english(phone: Page, base_url: str, demo: ApiClient) -> None:
+    open_checkout(phone, base_url)
+    phone.get_by_role("link", name="English").click()
+    phone.wait_for_url(re.compile(r"lang=en"))
+    expect(phone.locator("html")).to_have_attribute("lang", "en")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Pay fees and charges")
+    expect(phone.locator("main")).to_contain_text("Agency")
+    expect(phone.locator("main")).to_contain_text("Total")
+    expect(phone.get_by_test_id("amount")).to_have_text(AMOUNT)
+    assert_fits_phone(phone)
+
+    pay_with_sandbox(phone, "Thanh toán")
+    expect(phone.locator("html")).to_have_attribute("lang", "en")
+    expect(phone.get_by_test_id("status")).to_have_text("Paid")
+    expect(phone.get_by_role("link", name="Back to the public-service portal")).to_be_visible()
+
+
+def test_checkout_and_result_pages_load_nothing_from_outside(
+    page: Page, base_url: str, demo: ApiClient
+) -> None:
+    open_checkout(page, base_url)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.reload(wait_until="networkidle")
+    checkout_url = page.url
+    pay_with_sandbox(page, "Thanh toán")
+    page.wait_for_load_state("networkidle")
+    page.goto(f"{checkout_url}{'&' if '?' in checkout_url else '?'}lang=en",
+              wait_until="networkidle")
+
+    assert any(RESULT.search(url) for url in requested)
+    outside = [url for url in requested if not _local(url)]
+    assert outside == [], f"pages requested outside hosts: {outside}"
+
+
+def _local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    return parts.hostname == "127.0.0.1"
