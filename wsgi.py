@@ -14,7 +14,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from payments.config import INSTANCE_DIR, Settings, load_settings
+from payments.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
 from payments.services.gateway import Gateway
 from payments.web import cli as payments_cli
 from payments.web import init_app
@@ -22,8 +22,9 @@ from webhooks import cli as webhooks_cli
 from webhooks import inbound, sandbox_site
 
 
-def create_app(settings: Settings | None = None, gateway: Gateway | None = None,
-               **config: Any) -> Flask:
+def create_app(
+    settings: Settings | None = None, gateway: Gateway | None = None, **config: Any
+) -> Flask:
     settings = settings or (gateway.settings if gateway else load_settings())
     gateway = gateway or Gateway.from_settings(settings)
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
@@ -56,17 +57,31 @@ def _mount_simulators(app: Flask, settings: Settings) -> None:
     from simulators import momo, vnpay, zalopay  # noqa: PLC0415
 
     if settings.vnpay:
-        cfg = VnpayConfig(tmn_code=settings.vnpay.tmn_code, hash_secret=settings.vnpay.hash_secret,
-                          pay_url=settings.vnpay.pay_url, api_url=settings.vnpay.api_url)
-        app.register_blueprint(vnpay.create_blueprint(cfg, ipn_url=settings.url("/webhooks/vnpay")),
-                               url_prefix="/_sim/vnpay")
+        cfg = VnpayConfig(
+            tmn_code=settings.vnpay.tmn_code,
+            hash_secret=settings.vnpay.hash_secret,
+            pay_url=settings.vnpay.pay_url,
+            api_url=settings.vnpay.api_url,
+        )
+        app.register_blueprint(
+            vnpay.create_blueprint(cfg, ipn_url=settings.url("/webhooks/vnpay")),
+            url_prefix="/_sim/vnpay",
+        )
     if settings.momo:
-        mcfg = MomoConfig(partner_code=settings.momo.partner_code, access_key=settings.momo.access_key,
-                          secret_key=settings.momo.secret_key, endpoint=settings.momo.endpoint)
+        mcfg = MomoConfig(
+            partner_code=settings.momo.partner_code,
+            access_key=settings.momo.access_key,
+            secret_key=settings.momo.secret_key,
+            endpoint=settings.momo.endpoint,
+        )
         app.register_blueprint(momo.create_blueprint(mcfg), url_prefix="/_sim/momo")
     if settings.zalopay:
-        zcfg = ZalopayConfig(app_id=settings.zalopay.app_id, key1=settings.zalopay.key1,
-                             key2=settings.zalopay.key2, endpoint=settings.zalopay.endpoint)
+        zcfg = ZalopayConfig(
+            app_id=settings.zalopay.app_id,
+            key1=settings.zalopay.key1,
+            key2=settings.zalopay.key2,
+            endpoint=settings.zalopay.endpoint,
+        )
         app.register_blueprint(zalopay.create_blueprint(zcfg), url_prefix="/_sim/zalopay")
 
 
@@ -77,6 +92,10 @@ def _lazy_app() -> Flask:
 @click.group(cls=FlaskGroup, create_app=_lazy_app, add_default_commands=True)
 def cli() -> None:
     """feegate: fee payments for Vietnamese administrative procedures."""
+
+
+for _group in (*payments_cli.COMMANDS, *webhooks_cli.COMMANDS):
+    cli.add_command(_group)
 
 
 logging.basicConfig(
@@ -92,6 +111,8 @@ def __getattr__(name: str) -> Any:
     global _app
     if name == "app":
         if _app is None:
-            _app = create_app()
+            settings = load_settings()
+            require_secret_key(settings)
+            _app = create_app(settings)
         return _app
     raise AttributeError(name)

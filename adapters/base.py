@@ -82,7 +82,9 @@ class StartRequest:
     expires_at: datetime  # aware
     payment_id: str
     locale: str = "vi"  # "vi" | "en"
-    items: tuple[tuple[str, int], ...] = ()  # (name, amount) fee lines, for providers that show them
+    items: tuple[
+        tuple[str, int], ...
+    ] = ()  # (name, amount) fee lines, for providers that show them
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,12 @@ from adapters.base import (
     StartResult,
     StatementLine,
 )
-from adapters.errors import InvalidSignature, MalformedMessage, ProviderRejected, ProviderUnavailable
+from adapters.errors import (
+    InvalidSignature,
+    MalformedMessage,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 
 SIGNATURE_HEADER = "Sandbox-Signature"
 

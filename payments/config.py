@@ -14,6 +14,12 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
+def require_secret_key(settings: Settings) -> None:
+    """Serving requires a secret key outside dev/test; operator commands do not."""
+    if not settings.secret_key:
+        raise ConfigError("FEEGATE_SECRET_KEY is required outside dev/test (or set FEEGATE_ENV=dev)")
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -117,11 +123,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     mode = env.get("FEEGATE_ENV", "production").strip() or "production"
     database_url = env.get("FEEGATE_DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'feegate.db'}"
     secret_key = env.get("FEEGATE_SECRET_KEY", "")
-    if not secret_key:
-        if mode in {"dev", "test"}:
-            secret_key = "dev-only-secret-key-change-me"
-        else:
-            raise ConfigError("FEEGATE_SECRET_KEY is required outside dev/test (set FEEGATE_ENV=dev)")
+    if not secret_key and mode in {"dev", "test"}:
+        secret_key = "dev-only-secret-key-change-me"
     vnpay = _group(
         env,
         {

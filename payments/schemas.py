@@ -12,7 +12,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 Amount = Annotated[StrictInt, Field(gt=0, le=100_000_000_000, description="integer đồng")]
-FeeAmount = Annotated[StrictInt, Field(ge=0, le=100_000_000_000, description="integer đồng; 0 = exempt")]
+FeeAmount = Annotated[
+    StrictInt, Field(ge=0, le=100_000_000_000, description="integer đồng; 0 = exempt")
+]
 
 
 class Strict(BaseModel):
@@ -21,7 +23,9 @@ class Strict(BaseModel):
 
 class Payer(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
-    email: Annotated[StrictStr, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: (
+        Annotated[StrictStr, Field(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None
+    ) = None
     phone: Annotated[StrictStr, Field(max_length=20, pattern=r"^\+?[0-9 .-]{6,20}$")] | None = None
 
 
@@ -158,7 +162,9 @@ class ReportRow(BaseModel):
     paid_amount: int
     online_amount: int
     counter_amount: int
-    online_share_percent: float | None = Field(description="share of counts, one decimal (not money)")
+    online_share_percent: float | None = Field(
+        description="share of counts, one decimal (not money)"
+    )
     meets_target: bool
 
 
@@ -183,8 +189,12 @@ class Notification(BaseModel):
 
     id: str
     type: Literal[
-        "payment.succeeded", "payment.failed", "payment.expired", "payment.cancelled",
-        "refund.succeeded", "refund.failed",
+        "payment.succeeded",
+        "payment.failed",
+        "payment.expired",
+        "payment.cancelled",
+        "refund.succeeded",
+        "refund.failed",
     ]
     created_at: datetime
     data: NotificationData

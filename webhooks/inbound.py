@@ -38,7 +38,9 @@ def inbound_from_flask() -> InboundRequest:
     return InboundRequest(
         method=request.method,
         query=request.args.to_dict(flat=True),
-        form=request.form.to_dict(flat=True) if request.mimetype == "application/x-www-form-urlencoded" else {},
+        form=request.form.to_dict(flat=True)
+        if request.mimetype == "application/x-www-form-urlencoded"
+        else {},
         body=request.get_data(cache=True),
         headers=dict(request.headers.items()),
         remote_addr=request.remote_addr or "",
@@ -53,12 +55,16 @@ def answer(adapter: Adapter, ack: Ack) -> Response:
 def receive(gw: Gateway, provider: str, inbound: InboundRequest) -> tuple[Ack, str | None]:
     """Process one callback end to end; return the ack and the provider reference."""
     adapter = gw.adapters[provider]
-    callback_id = store_callback(gw, provider, "ipn", inbound, request.query_string.decode("latin-1"))
+    callback_id = store_callback(
+        gw, provider, "ipn", inbound, request.query_string.decode("latin-1")
+    )
     try:
         result = adapter.parse_callback(inbound)
     except InvalidSignature as exc:
         logger.warning("%s callback %s: invalid signature (%s)", provider, callback_id, exc)
-        finish_callback(gw, callback_id, verified=False, outcome=Ack.INVALID_SIGNATURE, error=str(exc))
+        finish_callback(
+            gw, callback_id, verified=False, outcome=Ack.INVALID_SIGNATURE, error=str(exc)
+        )
         return Ack.INVALID_SIGNATURE, None
     except MalformedMessage as exc:
         logger.warning("%s callback %s: malformed (%s)", provider, callback_id, exc)
@@ -69,12 +75,24 @@ def receive(gw: Gateway, provider: str, inbound: InboundRequest) -> tuple[Ack, s
             report = apply_result(session, gw, provider, result, source="ipn")
     except OperationalError as exc:
         logger.exception("%s callback %s: database fault", provider, callback_id)
-        finish_callback(gw, callback_id, verified=True, outcome=Ack.RETRY,
-                        reference=result.provider_reference, error=type(exc).__name__)
+        finish_callback(
+            gw,
+            callback_id,
+            verified=True,
+            outcome=Ack.RETRY,
+            reference=result.provider_reference,
+            error=type(exc).__name__,
+        )
         return Ack.RETRY, result.provider_reference
     ack = ACK_FOR[report.applied]
-    finish_callback(gw, callback_id, verified=True, outcome=ack, reference=result.provider_reference,
-                    attempt_id=report.attempt_id)
+    finish_callback(
+        gw,
+        callback_id,
+        verified=True,
+        outcome=ack,
+        reference=result.provider_reference,
+        attempt_id=report.attempt_id,
+    )
     return ack, result.provider_reference
 
 

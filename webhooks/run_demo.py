@@ -20,10 +20,20 @@ def main() -> int:
     parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
-    web = subprocess.Popen([
-        str(bin_dir / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{args.port}",
-        "--workers", "1", "--threads", "8", "--access-logfile", "-",
-    ])
+    web = subprocess.Popen(
+        [
+            str(bin_dir / "gunicorn"),
+            "wsgi:app",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            "1",
+            "--threads",
+            "8",
+            "--access-logfile",
+            "-",
+        ]
+    )
     worker = subprocess.Popen([str(bin_dir / "feegate"), "worker"])
     children = [web, worker]
 

@@ -60,8 +60,13 @@ def signed_link_fields() -> dict[str, str]:
 def page() -> Response:
     fields = signed_link_fields()
     amount = int(fields["amount"])
-    html = render_template("sandbox/pay.html", fields=fields, amount=amount,
-                           magic=magic(amount), lang=fields.get("locale", "vi"))
+    html = render_template(
+        "sandbox/pay.html",
+        fields=fields,
+        amount=amount,
+        magic=magic(amount),
+        lang=fields.get("locale", "vi"),
+    )
     return Response(html)
 
 
@@ -95,13 +100,20 @@ def choose() -> Response:
     return redirect(f"{fields['return_url']}?{urlencode(back)}", code=303)  # type: ignore[return-value]
 
 
-def record(reference: str, amount: int, status: str, code: str, now: datetime) -> SandboxTransaction:
+def record(
+    reference: str, amount: int, status: str, code: str, now: datetime
+) -> SandboxTransaction:
     with gateway().sessions.begin() as session:
         txn = session.get(SandboxTransaction, reference)
         if txn is None:
-            txn = SandboxTransaction(reference=reference, amount=amount, status=status, code=code,
-                                     transaction_id=f"SBX{secrets.randbelow(10**10):010d}",
-                                     created_at=now)
+            txn = SandboxTransaction(
+                reference=reference,
+                amount=amount,
+                status=status,
+                code=code,
+                transaction_id=f"SBX{secrets.randbelow(10**10):010d}",
+                created_at=now,
+            )
             session.add(txn)
         elif txn.status != "paid":
             txn.status, txn.code, txn.amount = status, code, amount
@@ -124,7 +136,9 @@ def send_callback(url: str, result: dict[str, str]) -> None:
 def signed_json(fields: dict[str, Any], status: int = 200) -> Response:
     body = {k: str(v) for k, v in fields.items()}
     body["signature"] = adapter().sign(body)
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
 
 
 def api_request() -> dict[str, Any]:
@@ -143,17 +157,26 @@ def api_query() -> Response:
         if txn is not None and magic(txn.amount) == MAGIC_QUERY_DOWN:
             return Response("sandbox query API is down (magic amount 04)", status=503)
         if txn is None:
-            return signed_json({"reference": reference, "status": "not_found", "code": "91",
-                                "amount": "", "message": "Không tìm thấy giao dịch"})
-        return signed_json({
-            "reference": reference,
-            "status": txn.status,
-            "code": txn.code,
-            "amount": txn.amount,
-            "transaction_id": txn.transaction_id,
-            "paid_at": txn.paid_at.isoformat() if txn.paid_at else "",
-            "message": "",
-        })
+            return signed_json(
+                {
+                    "reference": reference,
+                    "status": "not_found",
+                    "code": "91",
+                    "amount": "",
+                    "message": "Không tìm thấy giao dịch",
+                }
+            )
+        return signed_json(
+            {
+                "reference": reference,
+                "status": txn.status,
+                "code": txn.code,
+                "amount": txn.amount,
+                "transaction_id": txn.transaction_id,
+                "paid_at": txn.paid_at.isoformat() if txn.paid_at else "",
+                "message": "",
+            }
+        )
 
 
 @bp.post("/api/refund")
@@ -163,9 +186,19 @@ def api_refund() -> Response:
     with gateway().sessions.begin() as session:
         txn = session.get(SandboxTransaction, str(data.get("reference", "")))
         if txn is None or txn.status != "paid":
-            return signed_json({"status": "failed", "code": "91", "message": "Giao dịch không hợp lệ để hoàn"})
+            return signed_json(
+                {"status": "failed", "code": "91", "message": "Giao dịch không hợp lệ để hoàn"}
+            )
         if txn.refunded_amount + amount > txn.amount:
-            return signed_json({"status": "failed", "code": "94", "message": "Số tiền hoàn vượt quá số đã thu"})
+            return signed_json(
+                {"status": "failed", "code": "94", "message": "Số tiền hoàn vượt quá số đã thu"}
+            )
         txn.refunded_amount += amount
-        return signed_json({"status": "succeeded", "code": "00", "message": "Hoàn tiền thành công",
-                            "refund_id": f"SBR{secrets.randbelow(10**10):010d}"})
+        return signed_json(
+            {
+                "status": "succeeded",
+                "code": "00",
+                "message": "Hoàn tiền thành công",
+                "refund_id": f"SBR{secrets.randbelow(10**10):010d}",
+            }
+        )

@@ -340,9 +340,9 @@ def start_attempt(
         # The order may or may not exist at the provider: keep the attempt pending so
         # the status sync asks, and let the citizen try again. Never charge twice.
         with gw.sessions.begin() as session:
-            attempt = session.get(Attempt, attempt_id)
-            assert attempt is not None
-            attempt.result_message = f"provider unavailable at start: {exc}"[:500]
+            unanswered = session.get(Attempt, attempt_id)
+            assert unanswered is not None
+            unanswered.result_message = f"provider unavailable at start: {exc}"[:500]
         raise ProviderDown(
             f"{provider} could not be reached; nothing was charged, please try again"
         ) from exc
@@ -357,15 +357,15 @@ def start_attempt(
         raise ProviderRefused(f"{provider} refused the payment: {exc.message}") from exc
 
     with gw.sessions.begin() as session:
-        attempt = session.get(Attempt, attempt_id)
-        assert attempt is not None
-        attempt.provider_reference = started.provider_reference
-        attempt.redirect_url = started.redirect_url
-        attempt.qr_payload = started.qr_payload
-        attempt.deeplink = started.deeplink
-        attempt.qr_code_url = started.qr_code_url
-        attempt.provider_txn_id = started.provider_txn_id
-        attempt.provider_data = dict(started.extra)
+        opened = session.get(Attempt, attempt_id)
+        assert opened is not None
+        opened.provider_reference = started.provider_reference
+        opened.redirect_url = started.redirect_url
+        opened.qr_payload = started.qr_payload
+        opened.deeplink = started.deeplink
+        opened.qr_code_url = started.qr_code_url
+        opened.provider_txn_id = started.provider_txn_id
+        opened.provider_data = dict(started.extra)
     logger.info("%s attempt %s started for %s", provider, request.reference, payment_id)
     return attempt_id
 

@@ -19,8 +19,9 @@ logger = logging.getLogger(__name__)
 SENSITIVE_HEADERS = {"authorization", "cookie"}
 
 
-def store_callback(gw: Gateway, provider: str, kind: str, inbound: InboundRequest,
-                   query_string: str) -> int:
+def store_callback(
+    gw: Gateway, provider: str, kind: str, inbound: InboundRequest, query_string: str
+) -> int:
     """Commit the raw callback first: nothing a provider sends is lost, valid or not."""
     with gw.sessions.begin() as session:
         row = ProviderCallback(
@@ -29,7 +30,9 @@ def store_callback(gw: Gateway, provider: str, kind: str, inbound: InboundReques
             method=inbound.method,
             query_string=query_string,
             body=inbound.body.decode("utf-8", errors="replace"),
-            headers={k: v for k, v in inbound.headers.items() if k.lower() not in SENSITIVE_HEADERS},
+            headers={
+                k: v for k, v in inbound.headers.items() if k.lower() not in SENSITIVE_HEADERS
+            },
             remote_addr=inbound.remote_addr,
             received_at=gw.now(),
         )
@@ -39,8 +42,14 @@ def store_callback(gw: Gateway, provider: str, kind: str, inbound: InboundReques
 
 
 def finish_callback(
-    gw: Gateway, callback_id: int, *, verified: bool | None, outcome: str,
-    reference: str | None = None, attempt_id: str | None = None, error: str | None = None,
+    gw: Gateway,
+    callback_id: int,
+    *,
+    verified: bool | None,
+    outcome: str,
+    reference: str | None = None,
+    attempt_id: str | None = None,
+    error: str | None = None,
 ) -> None:
     with gw.sessions.begin() as session:
         row = session.get(ProviderCallback, callback_id)
@@ -97,7 +106,9 @@ class ReturnView:
     confirming: bool
 
 
-def handle_return(gw: Gateway, provider: str, inbound: InboundRequest, query_string: str) -> ReturnView:
+def handle_return(
+    gw: Gateway, provider: str, inbound: InboundRequest, query_string: str
+) -> ReturnView:
     """A browser return: stored, verified for display, but money is decided by a query.
 
     What the browser brings is never applied: a genuine return shows what the provider
@@ -122,8 +133,14 @@ def handle_return(gw: Gateway, provider: str, inbound: InboundRequest, query_str
     with gw.sessions() as session:
         attempt_id = find_attempt_id(session, provider, reference) if reference else None
         payment_id = _payment_of(session, attempt_id)
-    finish_callback(gw, callback_id, verified=verified, outcome="return", reference=reference,
-                    attempt_id=attempt_id)
+    finish_callback(
+        gw,
+        callback_id,
+        verified=verified,
+        outcome="return",
+        reference=reference,
+        attempt_id=attempt_id,
+    )
     if attempt_id is None:
         return ReturnView(None, None, False)
     confirm_with_provider(gw, attempt_id, source="return")

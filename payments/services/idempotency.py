@@ -37,31 +37,46 @@ def claim(gw: Gateway, client_id: str, key: str, fingerprint: str) -> StoredAnsw
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters")
     try:
         with gw.sessions.begin() as session:
-            session.add(IdempotencyKey(client_id=client_id, key=key, request_hash=fingerprint,
-                                       created_at=gw.now()))
+            session.add(
+                IdempotencyKey(
+                    client_id=client_id, key=key, request_hash=fingerprint, created_at=gw.now()
+                )
+            )
         return None
     except IntegrityError:
         pass
     with gw.sessions.begin() as session:
         row = session.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.client_id == client_id, IdempotencyKey.key == key)
+            select(IdempotencyKey).where(
+                IdempotencyKey.client_id == client_id, IdempotencyKey.key == key
+            )
         )
         assert row is not None
         if row.request_hash != fingerprint:
             raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
         if row.state != "done" or row.response_status is None:
-            raise IdempotencyInFlight("a request with this Idempotency-Key is still being processed")
+            raise IdempotencyInFlight(
+                "a request with this Idempotency-Key is still being processed"
+            )
         return StoredAnswer(row.response_status, dict(row.response_body or {}))
 
 
 def complete(
-    gw: Gateway, client_id: str, key: str, status: int, body: dict[str, Any],
-    payment_id: str | None = None, session: Any = None,
+    gw: Gateway,
+    client_id: str,
+    key: str,
+    status: int,
+    body: dict[str, Any],
+    payment_id: str | None = None,
+    session: Any = None,
 ) -> None:
     """Store the answer; pass `session` to store it in the same transaction as the work."""
+
     def _store(s: Any) -> None:
         row = s.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.client_id == client_id, IdempotencyKey.key == key)
+            select(IdempotencyKey).where(
+                IdempotencyKey.client_id == client_id, IdempotencyKey.key == key
+            )
         )
         if row is None:
             return
@@ -81,7 +96,9 @@ def release(gw: Gateway, client_id: str, key: str) -> None:
     """Forget a claim whose request crashed, so the portal may retry with the same key."""
     with gw.sessions.begin() as session:
         row = session.scalar(
-            select(IdempotencyKey).where(IdempotencyKey.client_id == client_id, IdempotencyKey.key == key)
+            select(IdempotencyKey).where(
+                IdempotencyKey.client_id == client_id, IdempotencyKey.key == key
+            )
         )
         if row is not None and row.state != "done":
             session.delete(row)

@@ -22,7 +22,9 @@ def lock_payment(session: Session, payment_id: str) -> Payment:
     if payment is None:
         raise NotFound(f"payment {payment_id} not found")
     for attempt in session.scalars(
-        select(Attempt).where(Attempt.payment_id == payment_id).execution_options(populate_existing=True)
+        select(Attempt)
+        .where(Attempt.payment_id == payment_id)
+        .execution_options(populate_existing=True)
     ):
         _ = attempt  # refresh attempts under the lock too
     return payment

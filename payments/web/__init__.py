@@ -44,7 +44,9 @@ def init_app(app: Flask, gw: Gateway) -> None:
     def unexpected(exc: Exception) -> Response:
         logger.exception("unexpected error on %s %s", request.method, request.path)
         if _wants_problem():
-            return problem(500, "internal", "Internal error", "an unexpected error occurred; it was logged")
+            return problem(
+                500, "internal", "Internal error", "an unexpected error occurred; it was logged"
+            )
         return checkout.render_message("error", "Đã có lỗi xảy ra. Vui lòng thử lại sau.", 500)
 
 

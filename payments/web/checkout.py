@@ -21,10 +21,15 @@ bp = Blueprint("checkout", __name__, template_folder="templates")
 def page_context(**extra: Any) -> dict[str, Any]:
     lang = pick_lang(request.args.get("lang"))
     other = "vi" if lang == "en" else "en"
-    args = {**request.args.to_dict(), "lang": other}
-    lang_url = url_for(request.endpoint, **(request.view_args or {}), **args) if request.endpoint else None
-    return {"lang": lang, "t": lambda key: t(key, lang), "lang_url": lang_url,
-            "provider_names": PROVIDER_NAMES, **extra}
+    args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), "lang": other}
+    lang_url = url_for(request.endpoint, **args) if request.endpoint else None
+    return {
+        "lang": lang,
+        "t": lambda key: t(key, lang),
+        "lang_url": lang_url,
+        "provider_names": PROVIDER_NAMES,
+        **extra,
+    }
 
 
 def render_message(heading_key: str, message: str, status: int) -> Response:
@@ -49,7 +54,9 @@ def _labels(payment: Payment) -> tuple[str | None, str | None]:
     agency_name = session.scalar(select(Agency.name).where(Agency.code == payment.agency_code))
     procedure_name = None
     if payment.procedure_id:
-        procedure_name = session.scalar(select(Procedure.name).where(Procedure.id == payment.procedure_id))
+        procedure_name = session.scalar(
+            select(Procedure.name).where(Procedure.id == payment.procedure_id)
+        )
     return agency_name or None, procedure_name or None
 
 
@@ -85,8 +92,9 @@ def start(payment_id: str) -> Response:
         abort(404)
     session.rollback()
     try:
-        attempt_id = start_attempt(gateway(), payment_id, provider, client_ip=client_ip(),
-                                   locale=lang, source="checkout")
+        attempt_id = start_attempt(
+            gateway(), payment_id, provider, client_ip=client_ip(), locale=lang, source="checkout"
+        )
     except ProviderDown:
         return pay(payment_id, message=t("provider_down", lang), status=503)
     except DomainError as exc:

@@ -16,6 +16,7 @@ from payments.errors import DomainError
 from payments.models import StaffUser
 from payments.models.user import ROLES
 from payments.services.clients import create_client
+from payments.services.gateway import Gateway
 from payments.web.context import EXTENSION
 
 db_cli = AppGroup("db", help="Database migrations.")
@@ -23,8 +24,9 @@ clients_cli = AppGroup("clients", help="Portal API clients.")
 users_cli = AppGroup("users", help="Staff accounts.")
 
 
-def _gw():  # type: ignore[no-untyped-def]
-    return current_app.extensions[EXTENSION]
+def _gw() -> Gateway:
+    gw: Gateway = current_app.extensions[EXTENSION]
+    return gw
 
 
 @db_cli.command("upgrade")
@@ -41,18 +43,30 @@ def db_upgrade(revision: str) -> None:
 @click.option("--return-host", "return_hosts", multiple=True, required=True, help="repeatable")
 @click.option("--notify-url", default=None)
 @click.option("--payment-ttl-minutes", type=click.IntRange(5, 60 * 24 * 30), default=None)
-def clients_create(name: str, agencies: tuple[str, ...], return_hosts: tuple[str, ...],
-                   notify_url: str | None, payment_ttl_minutes: int | None) -> None:
-    """Create a client; prints {"id", "api_key", "webhook_secret"} once (the key is stored hashed)."""
+def clients_create(
+    name: str,
+    agencies: tuple[str, ...],
+    return_hosts: tuple[str, ...],
+    notify_url: str | None,
+    payment_ttl_minutes: int | None,
+) -> None:
+    """Create a client; print {"id", "api_key", "webhook_secret"} once (the key is kept hashed)."""
     gw = _gw()
     try:
         with gw.sessions.begin() as session:
-            new = create_client(session, name=name, agencies=list(agencies),
-                                return_hosts=list(return_hosts), notify_url=notify_url,
-                                payment_ttl_minutes=payment_ttl_minutes)
+            new = create_client(
+                session,
+                name=name,
+                agencies=list(agencies),
+                return_hosts=list(return_hosts),
+                notify_url=notify_url,
+                payment_ttl_minutes=payment_ttl_minutes,
+            )
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
-    click.echo(json.dumps({"id": new.id, "api_key": new.api_key, "webhook_secret": new.webhook_secret}))
+    click.echo(
+        json.dumps({"id": new.id, "api_key": new.api_key, "webhook_secret": new.webhook_secret})
+    )
 
 
 @users_cli.command("create")
@@ -73,7 +87,11 @@ def users_create(email: str, role: str, password_stdin: bool) -> None:
     with gw.sessions.begin() as session:
         if session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower())):
             raise click.ClickException(f"a user {email} exists already")
-        session.add(StaffUser(email=email.lower(), role=role, password_hash=generate_password_hash(password)))
+        session.add(
+            StaffUser(
+                email=email.lower(), role=role, password_hash=generate_password_hash(password)
+            )
+        )
     click.echo(json.dumps({"email": email.lower(), "role": role}))
 
 

@@ -26,12 +26,22 @@ def _api_key() -> str | None:
 @bp.get("/demo")
 def index() -> Response:
     payment = _lookup(request.args.get("reference"))  # before opening our own transaction
-    procedures = list(db().scalars(
-        select(Procedure).where(Procedure.catalogued.is_(True))
-        .options(selectinload(Procedure.fee_items)).order_by(Procedure.code)
-    ))
-    html = render_template("demo.html", procedures=procedures, payment=payment,
-                           has_key=bool(_api_key()), error=request.args.get("error"), **page_context())
+    procedures = list(
+        db().scalars(
+            select(Procedure)
+            .where(Procedure.catalogued.is_(True))
+            .options(selectinload(Procedure.fee_items))
+            .order_by(Procedure.code)
+        )
+    )
+    html = render_template(
+        "demo.html",
+        procedures=procedures,
+        payment=payment,
+        has_key=bool(_api_key()),
+        error=request.args.get("error"),
+        **page_context(),
+    )
     return Response(html)
 
 
@@ -78,8 +88,11 @@ def create() -> Response:
     answer = requests.post(
         gw.settings.url("/api/v1/payments"),
         data=json.dumps(body),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
-                 "Idempotency-Key": secrets.token_hex(8)},
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": secrets.token_hex(8),
+        },
         timeout=10,
     )
     if answer.status_code != 201:

@@ -23,17 +23,35 @@ TEXTS: dict[str, dict[str, str]] = {
     "expires": {"vi": "Hạn thanh toán", "en": "Pay before"},
     "choose": {"vi": "Chọn phương thức thanh toán", "en": "Choose how to pay"},
     "pay_with": {"vi": "Thanh toán qua", "en": "Pay with"},
-    "no_provider": {"vi": "Chưa có phương thức thanh toán trực tuyến.", "en": "No online payment method is available."},
+    "no_provider": {
+        "vi": "Chưa có phương thức thanh toán trực tuyến.",
+        "en": "No online payment method is available.",
+    },
     "status_created": {"vi": "Chưa thanh toán", "en": "Not paid yet"},
     "status_pending": {"vi": "Đang chờ thanh toán", "en": "Awaiting payment"},
     "status_succeeded": {"vi": "Đã thanh toán", "en": "Paid"},
-    "status_failed": {"vi": "Thanh toán chưa thành công — bạn có thể thử lại", "en": "Payment did not go through — you can try again"},
+    "status_failed": {
+        "vi": "Thanh toán chưa thành công — bạn có thể thử lại",
+        "en": "Payment did not go through — you can try again",
+    },
     "status_cancelled": {"vi": "Đã hủy", "en": "Cancelled"},
     "status_expired": {"vi": "Đã hết hạn thanh toán", "en": "Expired"},
-    "confirming": {"vi": "Đang xác nhận giao dịch với nhà cung cấp…", "en": "Confirming the payment with the provider…"},
-    "confirming_help": {"vi": "Trang sẽ tự cập nhật. Vui lòng không thanh toán lại.", "en": "This page refreshes by itself. Please do not pay again."},
-    "paid_help": {"vi": "Giao dịch đã được ghi nhận. Biên lai sẽ do cơ quan thu phát hành.", "en": "The payment is recorded. The collecting agency issues the receipt."},
-    "failed_help": {"vi": "Không có khoản tiền nào bị trừ cho lần thử này.", "en": "Nothing was charged for this attempt."},
+    "confirming": {
+        "vi": "Đang xác nhận giao dịch với nhà cung cấp…",
+        "en": "Confirming the payment with the provider…",
+    },
+    "confirming_help": {
+        "vi": "Trang sẽ tự cập nhật. Vui lòng không thanh toán lại.",
+        "en": "This page refreshes by itself. Please do not pay again.",
+    },
+    "paid_help": {
+        "vi": "Giao dịch đã được ghi nhận. Biên lai sẽ do cơ quan thu phát hành.",
+        "en": "The payment is recorded. The collecting agency issues the receipt.",
+    },
+    "failed_help": {
+        "vi": "Không có khoản tiền nào bị trừ cho lần thử này.",
+        "en": "Nothing was charged for this attempt.",
+    },
     "back": {"vi": "Quay lại cổng dịch vụ công", "en": "Back to the public-service portal"},
     "try_again": {"vi": "Chọn phương thức khác", "en": "Choose another method"},
     "result": {"vi": "Kết quả thanh toán", "en": "Payment result"},
@@ -42,8 +60,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "not_found": {"vi": "Không tìm thấy khoản thanh toán.", "en": "Payment not found."},
     "error": {"vi": "Có lỗi xảy ra", "en": "Something went wrong"},
     "lang_switch": {"vi": "English", "en": "Tiếng Việt"},
-    "provider_down": {"vi": "Không kết nối được nhà cung cấp. Chưa có khoản tiền nào bị trừ; vui lòng thử lại.", "en": "The provider could not be reached. Nothing was charged; please try again."},
-    "transfer_help": {"vi": "Quét mã bằng ứng dụng ngân hàng, giữ nguyên nội dung chuyển khoản.", "en": "Scan with your banking app and keep the transfer description unchanged."},
+    "provider_down": {
+        "vi": "Không kết nối được nhà cung cấp. Chưa có khoản tiền nào bị trừ; vui lòng thử lại.",
+        "en": "The provider could not be reached. Nothing was charged; please try again.",
+    },
+    "transfer_help": {
+        "vi": "Quét mã bằng ứng dụng ngân hàng, giữ nguyên nội dung chuyển khoản.",
+        "en": "Scan with your banking app and keep the transfer description unchanged.",
+    },
 }
 
 PROVIDER_NAMES = {

@@ -38,11 +38,19 @@ def _body(name: str) -> dict[str, Any]:
 
 
 def _ok(name: str, status: str = "200", description: str = "OK") -> dict[str, Any]:
-    return {status: {"description": description, "content": {"application/json": {"schema": _ref(name)}}}}
+    return {
+        status: {
+            "description": description,
+            "content": {"application/json": {"schema": _ref(name)}},
+        }
+    }
 
 
 PROBLEMS = {
-    code: {"description": text, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    code: {
+        "description": text,
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
     for code, text in {
         "401": "missing or invalid API key",
         "403": "agency not allowed for this client",
@@ -57,12 +65,24 @@ PAYMENT_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "
 
 def build_openapi(server_url: str) -> dict[str, Any]:
     _, defs = models_json_schema(
-        [(m, "validation" if m.__name__.endswith(("Create", "In", "Request")) else "serialization")
-         for m in MODELS],
+        [
+            (
+                m,
+                "validation"
+                if m.__name__.endswith(("Create", "In", "Request"))
+                else "serialization",
+            )
+            for m in MODELS
+        ],
         ref_template="#/components/schemas/{model}",
     )
     components = defs.get("$defs", {})
-    idem = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
+    idem = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 255},
+    }
     paths: dict[str, Any] = {
         "/api/v1/payments": {
             "post": {
@@ -70,7 +90,10 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                 "operationId": "createPayment",
                 "parameters": [idem],
                 "requestBody": _body("PaymentCreate"),
-                "responses": {**_ok("PaymentOut", "201", "created (or the idempotent replay)"), **PROBLEMS},
+                "responses": {
+                    **_ok("PaymentOut", "201", "created (or the idempotent replay)"),
+                    **PROBLEMS,
+                },
             },
             "get": {
                 "summary": "List the client's payments (cursor pagination)",
@@ -83,39 +106,76 @@ def build_openapi(server_url: str) -> dict[str, Any]:
             },
         },
         "/api/v1/payments/{id}": {
-            "get": {"summary": "A payment with its attempts and refunds", "operationId": "getPayment",
-                    "parameters": [PAYMENT_ID], "responses": {**_ok("PaymentOut"), **PROBLEMS}},
+            "get": {
+                "summary": "A payment with its attempts and refunds",
+                "operationId": "getPayment",
+                "parameters": [PAYMENT_ID],
+                "responses": {**_ok("PaymentOut"), **PROBLEMS},
+            },
         },
         "/api/v1/payments/{id}/attempts": {
-            "post": {"summary": "Start an attempt at a provider", "operationId": "createAttempt",
-                     "parameters": [PAYMENT_ID], "requestBody": _body("AttemptCreate"),
-                     "responses": {**_ok("AttemptOut", "201"), **PROBLEMS}},
+            "post": {
+                "summary": "Start an attempt at a provider",
+                "operationId": "createAttempt",
+                "parameters": [PAYMENT_ID],
+                "requestBody": _body("AttemptCreate"),
+                "responses": {**_ok("AttemptOut", "201"), **PROBLEMS},
+            },
         },
         "/api/v1/payments/{id}/cancel": {
-            "post": {"summary": "Cancel while nothing is paid", "operationId": "cancelPayment",
-                     "parameters": [PAYMENT_ID],
-                     "requestBody": {**_body("CancelRequest"), "required": False},
-                     "responses": {**_ok("PaymentOut"), **PROBLEMS}},
+            "post": {
+                "summary": "Cancel while nothing is paid",
+                "operationId": "cancelPayment",
+                "parameters": [PAYMENT_ID],
+                "requestBody": {**_body("CancelRequest"), "required": False},
+                "responses": {**_ok("PaymentOut"), **PROBLEMS},
+            },
         },
         "/api/v1/payments/{id}/refunds": {
-            "post": {"summary": "Refund all or part of a paid payment", "operationId": "createRefund",
-                     "parameters": [PAYMENT_ID], "requestBody": _body("RefundCreate"),
-                     "responses": {**_ok("RefundOut", "201"), **PROBLEMS}},
+            "post": {
+                "summary": "Refund all or part of a paid payment",
+                "operationId": "createRefund",
+                "parameters": [PAYMENT_ID],
+                "requestBody": _body("RefundCreate"),
+                "responses": {**_ok("RefundOut", "201"), **PROBLEMS},
+            },
         },
         "/api/v1/payments/{id}/counter": {
-            "post": {"summary": "Record a payment taken at the counter", "operationId": "recordCounter",
-                     "parameters": [PAYMENT_ID], "requestBody": _body("CounterIn"),
-                     "responses": {**_ok("AttemptOut", "201"), **PROBLEMS}},
+            "post": {
+                "summary": "Record a payment taken at the counter",
+                "operationId": "recordCounter",
+                "parameters": [PAYMENT_ID],
+                "requestBody": _body("CounterIn"),
+                "responses": {**_ok("AttemptOut", "201"), **PROBLEMS},
+            },
         },
         "/api/v1/reports/online-share": {
             "get": {
                 "summary": "Share of fee-bearing payments paid online",
                 "operationId": "onlineShareReport",
                 "parameters": [
-                    {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
-                    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
-                    {"name": "group_by", "in": "query", "schema": {"enum": ["agency", "procedure", "provider", "month"]}},
-                    {"name": "basis", "in": "query", "schema": {"enum": ["paid_at", "received_at"]}},
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "date"},
+                    },
+                    {
+                        "name": "to",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "date"},
+                    },
+                    {
+                        "name": "group_by",
+                        "in": "query",
+                        "schema": {"enum": ["agency", "procedure", "provider", "month"]},
+                    },
+                    {
+                        "name": "basis",
+                        "in": "query",
+                        "schema": {"enum": ["paid_at", "received_at"]},
+                    },
                     {"name": "format", "in": "query", "schema": {"enum": ["json", "csv", "xlsx"]}},
                 ],
                 "responses": {**_ok("OnlineShareReport"), **PROBLEMS},
@@ -126,7 +186,8 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                 "summary": "Fee-bearing procedures payable and paid online, per agency",
                 "operationId": "coverageReport",
                 "parameters": [
-                    {"name": n, "in": "query", "schema": {"type": "string"}} for n in ("from", "to", "format")
+                    {"name": n, "in": "query", "schema": {"type": "string"}}
+                    for n in ("from", "to", "format")
                 ],
                 "responses": {"200": {"description": "OK"}, **PROBLEMS},
             }
@@ -137,7 +198,10 @@ def build_openapi(server_url: str) -> dict[str, Any]:
         "info": {
             "title": "feegate portal API",
             "version": "1.0.0",
-            "description": "Fee payments for Vietnamese administrative procedures. Amounts are integer đồng.",
+            "description": (
+                "Fee payments for Vietnamese administrative procedures. "
+                "Amounts are integer đồng."
+            ),
         },
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}],
@@ -145,7 +209,7 @@ def build_openapi(server_url: str) -> dict[str, Any]:
         "webhooks": {
             "notification": {
                 "post": {
-                    "summary": "Sent to the client's notify URL; header Feegate-Signature: t=…,v1=…",
+                    "summary": "POSTed to the client's notify URL, header Feegate-Signature",
                     "requestBody": _body("Notification"),
                     "responses": {"200": {"description": "any 2xx acknowledges"}},
                 }

@@ -12,8 +12,14 @@ from payments.errors import DomainError, FieldError
 PROBLEM_BASE = "https://feegate.dev/problems/"
 
 
-def problem(status: int, code: str, title: str, detail: str, errors: list[FieldError] | None = None,
-            **extra: Any) -> Response:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    **extra: Any,
+) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": title,
@@ -23,8 +29,9 @@ def problem(status: int, code: str, title: str, detail: str, errors: list[FieldE
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
     body.update(extra)
-    return Response(json.dumps(body, ensure_ascii=False), status=status,
-                    mimetype="application/problem+json")
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
+    )
 
 
 def problem_body(error: DomainError) -> dict[str, Any]:
@@ -56,7 +63,11 @@ def _message(err: Any) -> str:
     if kind == "missing":
         return "is required"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return "must be an integer number of đồng" if "amount" in str(err.get("loc")) else "must be an integer"
+        return (
+            "must be an integer number of đồng"
+            if "amount" in str(err.get("loc"))
+            else "must be an integer"
+        )
     if kind == "extra_forbidden":
         return "is not a known field"
     return str(err.get("msg", "is not valid"))
