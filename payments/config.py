@@ -38,6 +38,7 @@ class MomoSettings:
     access_key: str
     secret_key: str
     endpoint: str
+    request_type: str = "captureWallet"
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_batch_size=max(1, _int(env, "FEEGATE_WORKER_BATCH_SIZE", 20)),
         worker_lease_seconds=max(30, _int(env, "FEEGATE_WORKER_LEASE_SECONDS", 300)),
         vnpay=VnpaySettings(**vnpay) if vnpay else None,
-        momo=MomoSettings(**momo) if momo else None,
+        momo=(
+            MomoSettings(**momo, request_type=env.get("FEEGATE_MOMO_REQUEST_TYPE") or "captureWallet")
+            if momo
+            else None
+        ),
         zalopay=ZalopaySettings(**zalopay) if zalopay else None,
     )

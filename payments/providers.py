@@ -34,6 +34,7 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
                 access_key=settings.momo.access_key,
                 secret_key=settings.momo.secret_key,
                 endpoint=settings.momo.endpoint,
+                request_type=settings.momo.request_type,
             )
         )
     if settings.zalopay:

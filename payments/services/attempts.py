@@ -208,8 +208,13 @@ def _payment_maybe_failed(
     current = PaymentStatus(payment.status)
     if current not in (PaymentStatus.CREATED, PaymentStatus.PENDING):
         return
+    # An attempt whose start never reached the citizen (no redirect) cannot be paid by
+    # them now; it does not hold the payment in `pending` (the status sync still asks).
     others_pending = any(
-        a.id != attempt.id and a.status == AttemptStatus.PENDING.value for a in payment.attempts
+        a.id != attempt.id
+        and a.status == AttemptStatus.PENDING.value
+        and (a.redirect_url or a.qr_payload)
+        for a in payment.attempts
     )
     if others_pending:
         return

@@ -132,8 +132,14 @@ class State:
 
     def without_callbacks(self) -> tuple[object, ...]:
         return (
-            self.payment_status, self.payment_flags, self.attempt_status, self.attempt_txn_id,
-            self.attempt_code, self.attempt_message, self.events, self.outbox,
+            self.payment_status,
+            self.payment_flags,
+            self.attempt_status,
+            self.attempt_txn_id,
+            self.attempt_code,
+            self.attempt_message,
+            self.events,
+            self.outbox,
         )
 
 
@@ -168,7 +174,9 @@ def read_state(gw: Gateway, attempt: MomoAttempt) -> State:
         )
 
 
-def open_momo_attempt(gw: Gateway, http: FlaskClient, portal: ApiClient, **payment: Any) -> MomoAttempt:
+def open_momo_attempt(
+    gw: Gateway, http: FlaskClient, portal: ApiClient, **payment: Any
+) -> MomoAttempt:
     """A payment and a pending MoMo attempt, created through the API and the simulator."""
     created = create_payment(http, portal, **payment)
     body = start_attempt(http, portal, created["id"], "momo")
@@ -218,8 +226,9 @@ def test_paid_ipn_answers_204_and_marks_the_payment_succeeded(
 def test_declined_ipn_answers_204_and_fails_the_attempt_and_the_payment(
     gw: Gateway, base_url: str, attempt: MomoAttempt
 ) -> None:
-    answer = post_ipn(base_url, ipn_for(attempt, result_code=1001, message=MESSAGE_NO_FUNDS,
-                                         pay_type=""))
+    answer = post_ipn(
+        base_url, ipn_for(attempt, result_code=1001, message=MESSAGE_NO_FUNDS, pay_type="")
+    )
 
     assert answer.status_code == 204
     state = read_state(gw, attempt)
@@ -275,17 +284,26 @@ def test_processing_then_paid_ipn_pays_once(
     "tamper",
     [
         pytest.param(lambda body: body | {"signature": "0" * 64}, id="signature-replaced"),
-        pytest.param(lambda body: body | {"resultCode": 0, "signature": body["signature"][:-1]},
-                     id="signature-truncated"),
+        pytest.param(
+            lambda body: body | {"resultCode": 0, "signature": body["signature"][:-1]},
+            id="signature-truncated",
+        ),
         pytest.param(lambda body: body | {"resultCode": 0}, id="declined-turned-paid"),
-        pytest.param(lambda body: {k: v for k, v in body.items() if k != "signature"},
-                     id="signature-missing"),
-        pytest.param(lambda body: momo_ipn(body["orderId"], request_id=body["requestId"],
-                                           secret_key="not-our-secret-key"),
-                     id="wrong-secret-key"),
-        pytest.param(lambda body: momo_ipn(body["orderId"], request_id=body["requestId"],
-                                           partner_code="MOMOOTHER0001"),
-                     id="another-partner-code"),
+        pytest.param(
+            lambda body: {k: v for k, v in body.items() if k != "signature"}, id="signature-missing"
+        ),
+        pytest.param(
+            lambda body: momo_ipn(
+                body["orderId"], request_id=body["requestId"], secret_key="not-our-secret-key"
+            ),
+            id="wrong-secret-key",
+        ),
+        pytest.param(
+            lambda body: momo_ipn(
+                body["orderId"], request_id=body["requestId"], partner_code="MOMOOTHER0001"
+            ),
+            id="another-partner-code",
+        ),
     ],
 )
 def test_tampered_ipn_answers_400_and_touches_nothing_but_the_raw_row(
@@ -380,7 +398,9 @@ def test_duplicate_ipn_answers_204_and_transitions_once(
     assert state.count("payment.status") == 2  # created -> pending at start, pending -> succeeded
     assert state.outbox == ("payment.succeeded",)
     assert [outcome for _, outcome in state.callbacks] == [
-        "recorded", "already_confirmed", "already_confirmed",
+        "recorded",
+        "already_confirmed",
+        "already_confirmed",
     ]
 
 
