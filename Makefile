@@ -44,6 +44,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -370,7 +370,7 @@ def start_attempt(
         opened.deeplink = started.deeplink
         opened.qr_code_url = started.qr_code_url
         opened.provider_txn_id = started.provider_txn_id
-        opened.provider_data = dict(started.extra)
+        opened.provider_data = {**dict(started.extra), "locale": locale}
     logger.info("%s attempt %s started for %s", provider, request.reference, payment_id)
     return attempt_id
 

@@ -18,8 +18,8 @@ from payments.web.i18n import PROVIDER_NAMES, pick_lang, t
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
 
-def page_context(**extra: Any) -> dict[str, Any]:
-    lang = pick_lang(request.args.get("lang"))
+def page_context(default_lang: str | None = None, **extra: Any) -> dict[str, Any]:
+    lang = pick_lang(request.args.get("lang") or default_lang)
     other = "vi" if lang == "en" else "en"
     args: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict(), "lang": other}
     lang_url = url_for(request.endpoint, **args) if request.endpoint else None
@@ -45,7 +45,7 @@ def render_result(payment: Payment, attempt: Attempt | None, *, confirming: bool
         attempt=attempt,
         confirming=confirming,
         refresh=3 if confirming else None,
-        **page_context(),
+        **page_context((attempt.provider_data or {}).get("locale") if attempt else None),
     )
 
 

@@ -10,6 +10,7 @@ FEEGATE_TEST_CHROMIUM points at another Chromium binary (default /usr/bin/chromi
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -56,17 +57,20 @@ def browser() -> Iterator[Any]:
     except ImportError:
         unavailable("the Python package playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                      args=CHROMIUM_ARGS)
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
 
-@pytest.fixture
-def database_url(database_url: str) -> str:
-    if database_url.startswith("postgresql"):
-        pytest.skip("browser tests run on SQLite only")
-    return database_url
+@pytest.fixture(params=["sqlite"])
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """SQLite only, even when FEEGATE_TEST_DATABASE_URL is set: the browser adds nothing
+    database-specific, and PostgreSQL is left alone (not even reset) by these tests."""
+    path = tmp_path / "feegate.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -95,5 +99,4 @@ def page(browser: Any, app: Flask) -> Iterator[Any]:
 @pytest.fixture
 def phone(browser: Any, app: Flask) -> Iterator[Any]:
     """A 360 px wide touch phone in a fresh browser context."""
-    yield from _page(browser, viewport=PHONE, is_mobile=True, has_touch=True,
-                     device_scale_factor=2)
+    yield from _page(browser, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)

@@ -17,8 +17,10 @@ try:
 except ImportError:
     if in_ci():
         raise
-    pytest.skip("browser tests need the Python package playwright (pip install -e '.[test]')",
-                allow_module_level=True)
+    pytest.skip(
+        "browser tests need the Python package playwright (pip install -e '.[test]')",
+        allow_module_level=True,
+    )
 
 AMOUNT = "200.000 ₫"
 AGENCY_NAME = "Sở Tư pháp tỉnh Khánh Hòa"
@@ -36,8 +38,8 @@ def open_checkout(page: Page, base_url: str) -> None:
     page.wait_for_url(CHECKOUT)
 
 
-def pay_with_sandbox(page: Page, choice: str) -> None:
-    page.get_by_role("button", name="Thanh toán qua Sandbox").click()
+def pay_with_sandbox(page: Page, choice: str, button: str = "Thanh toán qua Sandbox") -> None:
+    page.get_by_role("button", name=button).click()
     page.wait_for_url(SANDBOX)
     expect(page.get_by_test_id("sandbox-amount")).to_have_text(AMOUNT)
     page.get_by_role("button", name=choice, exact=choice == "Thanh toán").click()
@@ -59,7 +61,12 @@ def back_to_demo(page: Page) -> None:
     ids=["pay", "fail", "cancel"],
 )
 def test_walk_from_demo_to_result_and_back(
-    page: Page, base_url: str, demo: ApiClient, choice: str, result_text: str, detail: str,
+    page: Page,
+    base_url: str,
+    demo: ApiClient,
+    choice: str,
+    result_text: str,
+    detail: str,
     demo_status: str,
 ) -> None:
     open_checkout(page, base_url)
@@ -68,12 +75,14 @@ def test_walk_from_demo_to_result_and_back(
     details = page.locator("dl").first
     expect(details).to_contain_text(AGENCY_NAME)
     expect(details).to_contain_text(PROCEDURE_NAME)
+    assert_accessible(page)
 
     pay_with_sandbox(page, choice)
     status = page.get_by_test_id("status")
     expect(status).to_contain_text(result_text)
     expect(status).to_have_attribute("data-status", demo_status)
     expect(page.locator("main")).to_contain_text(detail)
+    assert_accessible(page)
 
     back_to_demo(page)
     expect(page.get_by_test_id("demo-status")).to_have_text(demo_status)
@@ -95,13 +104,52 @@ def test_a_failed_payment_can_be_paid_with_another_attempt(
     expect(page.get_by_test_id("demo-status")).to_have_text("succeeded")
 
 
+# Basic checks a screen reader user depends on; returns the problems found.
+A11Y_PROBLEMS = """() => {
+  const problems = [];
+  const ids = new Set();
+  for (const el of document.querySelectorAll('[id]')) {
+    if (ids.has(el.id)) problems.push('duplicate id ' + el.id);
+    ids.add(el.id);
+  }
+  for (const el of document.querySelectorAll('[aria-labelledby], [aria-describedby]')) {
+    const refs = (el.getAttribute('aria-labelledby') || '') + ' '
+               + (el.getAttribute('aria-describedby') || '');
+    for (const id of refs.split(/\\s+/).filter(Boolean)) {
+      if (!document.getElementById(id)) problems.push(el.tagName + ' refers to missing #' + id);
+    }
+  }
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const labelled = (el.labels && el.labels.length) || el.getAttribute('aria-label')
+                     || el.getAttribute('aria-labelledby');
+    if (!labelled) problems.push((el.name || el.tagName) + ' has no label');
+  }
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    if (!(el.innerText || el.getAttribute('aria-label') || '').trim()) {
+      problems.push(el.tagName + ' without an accessible name');
+    }
+  }
+  for (const el of document.querySelectorAll('img:not([alt])')) problems.push('img without alt');
+  if (!document.documentElement.lang) problems.push('html without lang');
+  if (!document.title.trim()) problems.push('empty title');
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  return problems;
+}"""
+
+
+def assert_accessible(page: Page) -> None:
+    problems = page.evaluate(A11Y_PROBLEMS)
+    assert problems == [], f"{page.url}: {problems}"
+
+
 def assert_fits_phone(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"{page.url} scrolls sideways on a 360 px phone ({width} px wide)"
 
 
-def test_checkout_fits_a_360px_phone(phone: Page, base_url: str, demo: ApiClient,
-                                     tmp_path: Path) -> None:
+def test_checkout_fits_a_360px_phone(
+    phone: Page, base_url: str, demo: ApiClient, tmp_path: Path
+) -> None:
     open_checkout(phone, base_url)
     expect(phone.locator("html")).to_have_attribute("lang", "vi")
     expect(phone.get_by_test_id("amount")).to_have_text(AMOUNT)
@@ -119,10 +167,31 @@ def test_checkout_fits_a_360px_phone(phone: Page, base_url: str, demo: ApiClient
     phone.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 0
 
-    pay_with_sandbox(phone, "Thanh toán")
+    assert_accessible(phone)
+    checkout_url = phone.url
+
+    phone.get_by_role("button", name="Thanh toán qua Sandbox").click()
+    phone.wait_for_url(SANDBOX)
     assert_fits_phone(phone)
+    phone.get_by_role("button", name="Thanh toán", exact=True).click()
+    phone.wait_for_url(RESULT)
     expect(phone.get_by_test_id("status")).to_have_text("Đã thanh toán")
+    assert_fits_phone(phone)
+    assert_accessible(phone)
     phone.screenshot(path=str(tmp_path / "result-360.png"), full_page=True)
+
+    # Coming back to a paid checkout: no way to pay twice, a way back to the portal.
+    phone.goto(checkout_url)
+    expect(phone.locator(".status")).to_have_text("Đã thanh toán")
+    expect(phone.get_by_role("button", name="Thanh toán qua Sandbox")).to_have_count(0)
+    expect(phone.get_by_role("link", name="Quay lại cổng dịch vụ công")).to_be_visible()
+    assert_fits_phone(phone)
+    assert_accessible(phone)
+
+    back_to_demo(phone)
+    expect(phone.get_by_test_id("demo-status")).to_have_text("succeeded")
+    assert_fits_phone(phone)
+    assert_accessible(phone)
 
 
 def test_checkout_in_english(phone: Page, base_url: str, demo: ApiClient) -> None:
@@ -135,11 +204,21 @@ def test_checkout_in_english(phone: Page, base_url: str, demo: ApiClient) -> Non
     expect(phone.locator("main")).to_contain_text("Total")
     expect(phone.get_by_test_id("amount")).to_have_text(AMOUNT)
     assert_fits_phone(phone)
+    assert_accessible(phone)
 
-    pay_with_sandbox(phone, "Thanh toán")
-    expect(phone.locator("html")).to_have_attribute("lang", "en")
-    expect(phone.get_by_test_id("status")).to_have_text("Paid")
-    expect(phone.get_by_role("link", name="Back to the public-service portal")).to_be_visible()
+    pay_with_sandbox(phone, "Thanh toán", button="Pay with Sandbox")
+    expect(phone.get_by_test_id("status")).to_have_attribute("data-status", "succeeded")
+
+
+def test_result_page_keeps_the_language_chosen_at_checkout(
+    page: Page, base_url: str, demo: ApiClient
+) -> None:
+    open_checkout(page, base_url)
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url(re.compile(r"lang=en"))
+    pay_with_sandbox(page, "Thanh toán", button="Pay with Sandbox")
+    expect(page.get_by_test_id("status")).to_have_text("Paid", timeout=2_000)
+    expect(page.locator("html")).to_have_attribute("lang", "en", timeout=2_000)
 
 
 def test_checkout_and_result_pages_load_nothing_from_outside(
@@ -152,8 +231,9 @@ def test_checkout_and_result_pages_load_nothing_from_outside(
     checkout_url = page.url
     pay_with_sandbox(page, "Thanh toán")
     page.wait_for_load_state("networkidle")
-    page.goto(f"{checkout_url}{'&' if '?' in checkout_url else '?'}lang=en",
-              wait_until="networkidle")
+    page.goto(
+        f"{checkout_url}{'&' if '?' in checkout_url else '?'}lang=en", wait_until="networkidle"
+    )
 
     assert any(RESULT.search(url) for url in requested)
     outside = [url for url in requested if not _local(url)]
