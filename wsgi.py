@@ -43,13 +43,13 @@ def create_app(
     if settings.sandbox:
         app.register_blueprint(sandbox_site.bp)
     if settings.simulators:
-        _mount_simulators(app, settings)
+        _mount_simulators(app, settings, gateway)
     for group in (*payments_cli.COMMANDS, *webhooks_cli.COMMANDS):
         app.cli.add_command(group)
     return app
 
 
-def _mount_simulators(app: Flask, settings: Settings) -> None:
+def _mount_simulators(app: Flask, settings: Settings, gateway: Gateway) -> None:
     """Local stand-ins for VNPay, MoMo and ZaloPay (FEEGATE_SIMULATORS=1, never in production)."""
     from adapters.momo import MomoConfig  # noqa: PLC0415
     from adapters.vnpay import VnpayConfig  # noqa: PLC0415
@@ -64,7 +64,7 @@ def _mount_simulators(app: Flask, settings: Settings) -> None:
             api_url=settings.vnpay.api_url,
         )
         app.register_blueprint(
-            vnpay.create_blueprint(cfg, ipn_url=settings.url("/webhooks/vnpay")),
+            vnpay.create_blueprint(cfg, ipn_url=settings.url("/webhooks/vnpay"), clock=gateway.now),
             url_prefix="/_sim/vnpay",
         )
     if settings.momo:
@@ -82,7 +82,9 @@ def _mount_simulators(app: Flask, settings: Settings) -> None:
             key2=settings.zalopay.key2,
             endpoint=settings.zalopay.endpoint,
         )
-        app.register_blueprint(zalopay.create_blueprint(zcfg), url_prefix="/_sim/zalopay")
+        app.register_blueprint(
+            zalopay.create_blueprint(zcfg, clock=gateway.now), url_prefix="/_sim/zalopay"
+        )
 
 
 def _lazy_app() -> Flask:

@@ -157,9 +157,16 @@ REFUND_OUTCOMES: Mapping[str, RefundOutcome] = {
 }
 """Refund answer codes with a final meaning; anything else (99, unknown) is retried."""
 
+SUSPECTED_FRAUD = "07"
+"""`vnp_ResponseCode` 07 / `vnp_TransactionStatus` 07: the money *was debited*, but VNPay holds
+the transaction as suspected fraud until the merchant approves or denies it in VNPay's
+merchant admin. Money taken is never reported as failed: the attempt stays PENDING (open,
+visible to staff, queried again by the status sync) until VNPay's status becomes final."""
+
 QUERYDR_STATUS_OUTCOMES: Mapping[str, Outcome] = {
     "00": Outcome.SUCCEEDED,
     "01": Outcome.PENDING,
+    SUSPECTED_FRAUD: Outcome.PENDING,
 }
 """querydr `vnp_TransactionStatus` when `vnp_ResponseCode` is 00; any other status is FAILED."""
 
@@ -391,13 +398,19 @@ def response_message(code: str) -> str:
 
 
 def outcome_of(response_code: str, transaction_status: str | None) -> Outcome:
-    """IPN/return outcome: success only for 00/00, 24 is a cancel, everything else failed.
+    """IPN/return outcome: success for 00/00, 24 is a cancel, everything else failed, except
+    suspected fraud (07).
 
+    07 means the money was debited and the merchant must approve or deny: it is PENDING
+    (never FAILED), unless `transaction_status` is 00, VNPay's word that the transaction
+    succeeded (the same status querydr would answer, which reads as SUCCEEDED there too).
     Unknown codes are failures and never success; `response_code` 00 without a
     `transaction_status` is refused by the caller (it cannot be decided).
     """
-    if response_code == "00" and transaction_status == "00":
+    if transaction_status == "00" and response_code in ("00", SUSPECTED_FRAUD):
         return Outcome.SUCCEEDED
+    if SUSPECTED_FRAUD in (response_code, transaction_status):
+        return Outcome.PENDING
     if response_code == "24":
         return Outcome.CANCELLED
     return Outcome.FAILED
@@ -557,7 +570,8 @@ class VnpayAdapter(Adapter):
         return body
 
     def query(self, request: QueryRequest) -> ProviderResult:
-        """querydr. 00 + status 00 → SUCCEEDED, 01 → PENDING, other status → FAILED;
+        """querydr. 00 + status 00 → SUCCEEDED, 01 and 07 (suspected fraud, money debited) →
+        PENDING, other status → FAILED;
         91 → UNKNOWN; 94/99/anything else, timeouts, 5xx and unverified answers →
         ProviderUnavailable (ask again later)."""
         answer = post_json(self.config.api_url, self.querydr_body(request), timeout=self._timeout)

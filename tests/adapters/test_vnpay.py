@@ -524,7 +524,8 @@ def test_order_info_folding_stops_at_255_characters() -> None:
         ("24", "02", Outcome.CANCELLED),
         ("51", "02", Outcome.FAILED),
         ("11", "02", Outcome.FAILED),
-        ("07", "00", Outcome.FAILED),
+        ("07", "00", Outcome.SUCCEEDED),  # money debited, VNPay says paid (issue 3 review)
+        ("07", "07", Outcome.PENDING),  # debited, suspected fraud: never FAILED
         ("00", "02", Outcome.FAILED),
         ("00", "01", Outcome.FAILED),
         ("42", "00", Outcome.FAILED),
