@@ -62,7 +62,7 @@ class Sender:
                 timeout=(min(CONNECT_TIMEOUT, self.timeout), self.timeout),
             )
             status = response.status_code
-            response.close()  # the answer's body is not read: only the status counts
+            _drain(response)  # only the status counts; a short body keeps the connection reusable
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
                 if 300 <= status < 400:
@@ -75,6 +75,22 @@ class Sender:
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = int((time.monotonic() - started) * 1000)
         return TryResult(status_code=status, error=error, duration_ms=duration_ms)
+
+
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+def _drain(response: requests.Response) -> None:
+    try:
+        read = 0
+        for chunk in response.iter_content(8192):
+            read += len(chunk)
+            if read > MAX_ANSWER_BYTES:
+                break  # a long answer is not worth reading: drop the connection instead
+    except requests.RequestException:
+        pass  # the status is already known; a broken body does not change it
+    finally:
+        response.close()
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import requests
 from flask import Blueprint, Response, abort, redirect, render_template, request
+from sqlalchemy import select
 
 from adapters.sandbox import (
     MAGIC_AMOUNT_MISMATCH,
@@ -27,6 +28,7 @@ from adapters.sandbox import (
     SandboxAdapter,
     magic,
 )
+from payments.db import lock_for_update
 from payments.models import SandboxTransaction
 from payments.web.context import gateway
 
@@ -184,7 +186,13 @@ def api_refund() -> Response:
     data = api_request()
     amount = int(str(data.get("amount", "0")))
     with gateway().sessions.begin() as session:
-        txn = session.get(SandboxTransaction, str(data.get("reference", "")))
+        # lock the ledger row: concurrent refunds must not lose an update (or over-refund)
+        stmt = select(SandboxTransaction).where(
+            SandboxTransaction.reference == str(data.get("reference", ""))
+        )
+        if lock_for_update(session):
+            stmt = stmt.with_for_update()
+        txn = session.scalars(stmt).one_or_none()
         if txn is None or txn.status != "paid":
             return signed_json(
                 {"status": "failed", "code": "91", "message": "Giao dịch không hợp lệ để hoàn"}

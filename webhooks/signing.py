@@ -29,5 +29,6 @@ def signature_header(body: bytes, secrets: Sequence[str], timestamp: int) -> str
     if not secrets:
         raise ValueError("at least one webhook secret is needed to sign")
     parts = [f"t={timestamp}"]
-    parts.extend(f"{SCHEME}={compute(secret, timestamp, body)}" for secret in dict.fromkeys(secrets))
+    for secret in dict.fromkeys(secrets):  # each distinct secret once, in order
+        parts.append(f"{SCHEME}={compute(secret, timestamp, body)}")
     return ",".join(parts)

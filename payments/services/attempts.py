@@ -128,8 +128,12 @@ def _apply_locked(
 
     target = OUTCOME_TO_STATUS.get(result.outcome)
     if target is None:
+        # Still processing (or unknown): keep what the provider said so staff can see it.
         if result.provider_txn_id and not attempt.provider_txn_id:
             attempt.provider_txn_id = result.provider_txn_id
+        if attempt.status == AttemptStatus.PENDING.value and result.result_code:
+            attempt.result_code = result.result_code
+            attempt.result_message = result.message[:500] if result.message else None
         return ApplyReport(Applied.UNCHANGED, **ids)
 
     current = AttemptStatus(attempt.status)

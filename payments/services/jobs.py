@@ -10,16 +10,18 @@ Both follow the same three steps, so no transaction is ever open during a provid
    one write path, with source `sync`; attempts left undecided get their next query time.
 
 Status sync: an online attempt still `pending` at `next_query_at` (set when it starts, to
-created_at + FEEGATE_SYNC_DELAY_SECONDS) is queried. A final answer is applied; an
-unknown or "processing" answer, a provider that is down, or an unusable answer keeps the
-attempt pending and schedules another query, `sync_delay × 2^(n-1)` after the n-th query,
-at most FEEGATE_SYNC_MAX_INTERVAL_SECONDS apart. A provider being down never fails an
-attempt.
+created_at + FEEGATE_SYNC_DELAY_SECONDS) is queried. A final answer is applied; an unknown
+or "processing" answer, a provider that is down, or an unusable answer keeps the attempt
+pending and schedules another query, `sync_delay × 2^n` after the n-th query (10, 20, 40
+min … with the default delay), at most FEEGATE_SYNC_MAX_INTERVAL_SECONDS apart, and never
+later than the payment's expiry (expiry needs an answer given after it). A provider being
+down never fails an attempt. Attempts of a payment already past its expiry are left to the
+expiry job, which asks about them itself.
 
 Expiry: a payment `created`, `pending` or `failed` past `expires_at` becomes `expired`
 once every pending attempt is confirmed unpaid (the provider says failed, cancelled or
-does not know the order). A provider that reports success makes the payment paid
-instead. A provider that is down, or still "processing" (until expires_at +
+does not know the order). A provider that reports success makes the payment paid instead.
+A provider that is down, or still "processing" (until expires_at +
 FEEGATE_PENDING_GRACE_MINUTES), leaves the payment as it is until the next query: money
 that may have been taken is never expired. A success that arrives after expiry is still
 applied by `apply_result`, and flagged `late_success`.
@@ -33,13 +35,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from adapters.base import Outcome, ProviderResult, QueryRequest
 from adapters.errors import AdapterError
-from payments.db import lock_for_update
+from payments.db import Base, lock_for_update
 from payments.models import Attempt, Payment
 from payments.services.attempts import Applied, apply_result, close_attempt, move_payment
 from payments.services.callbacks import query_request
@@ -48,6 +51,8 @@ from payments.services.locking import lock_payment
 from payments.states import AttemptStatus, PaymentStatus
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SOURCE = "sync"
 """The source recorded on every change these jobs make (PaymentEvent.source)."""
@@ -91,12 +96,12 @@ class JobStats:
 def next_query_delay(gw: Gateway, query_count: int) -> timedelta:
     """The wait before the next query after `query_count` queries: doubling, capped."""
     settings = gw.settings
-    exponent = min(max(query_count, 1) - 1, 20)
+    exponent = min(max(query_count, 1), 20)
     seconds = min(settings.sync_delay_seconds * (2**exponent), settings.sync_max_interval_seconds)
     return timedelta(seconds=max(seconds, 1))
 
 
-def _with_lock(stmt, session: Session, of: type) -> object:  # type: ignore[no-untyped-def]
+def _with_lock(stmt: Select[T], session: Session, of: type[Base]) -> Select[T]:
     if lock_for_update(session):
         return stmt.with_for_update(skip_locked=True, of=of)
     return stmt
@@ -107,7 +112,8 @@ def _lease(gw: Gateway, session: Session, attempt: Attempt, payment: Payment, no
     attempt.query_count = (attempt.query_count or 0) + 1
     attempt.next_query_at = now + lease
     return ClaimedQuery(attempt_id=attempt.id, payment_id=payment.id, provider=attempt.provider,
-                        query_count=attempt.query_count, request=query_request(gw, attempt, payment))
+                        query_count=attempt.query_count,
+                        request=query_request(gw, attempt, payment))
 
 
 def ask(gw: Gateway, claim: ClaimedQuery) -> Answer:
@@ -128,7 +134,12 @@ def _reschedule(session: Session, gw: Gateway, claim: ClaimedQuery, note: str | 
         return
     if attempt.query_count != claim.query_count:
         return  # queried again by someone else since: their schedule wins
-    attempt.next_query_at = gw.now() + next_query_delay(gw, claim.query_count)
+    now = gw.now()
+    due = now + next_query_delay(gw, claim.query_count)
+    expires_at = attempt.payment.expires_at
+    if now < expires_at < due:
+        due = expires_at  # always ask again right at expiry: expiry needs a fresh answer
+    attempt.next_query_at = due
     if note:
         attempt.result_message = note[:500]
 
@@ -160,14 +171,17 @@ def claim_sync(gw: Gateway, *, limit: int) -> list[ClaimedQuery]:
     now = gw.now()
     lease = timedelta(seconds=gw.settings.worker_lease_seconds)
     with gw.sessions.begin() as session:
+        past_expiry = and_(Payment.status.in_(EXPIRABLE), Payment.expires_at <= now)
         stmt = (
             select(Attempt)
+            .join(Payment, Payment.id == Attempt.payment_id)
             .where(Attempt.status == AttemptStatus.PENDING.value, Attempt.channel == "online",
-                   Attempt.next_query_at.is_not(None), Attempt.next_query_at <= now)
+                   Attempt.next_query_at.is_not(None), Attempt.next_query_at <= now,
+                   ~past_expiry)  # those are the expiry job's: it asks them itself
             .order_by(Attempt.next_query_at, Attempt.id)
             .limit(limit)
         )
-        attempts = list(session.scalars(_with_lock(stmt, session, Attempt)))  # type: ignore[call-overload]
+        attempts = list(session.scalars(_with_lock(stmt, session, Attempt)))
         claims = []
         for attempt in attempts:
             claims.append(_lease(gw, session, attempt, attempt.payment, now, lease))
@@ -242,9 +256,11 @@ def claim_expiry(gw: Gateway, *, limit: int) -> tuple[list[ExpiryClaim], int]:
             .order_by(Payment.expires_at, Payment.id)
             .limit(limit)
         )
-        payments = list(session.scalars(_with_lock(stmt, session, Payment)))  # type: ignore[call-overload]
+        payments = list(session.scalars(_with_lock(stmt, session, Payment)))
         for payment in payments:
-            pending = [a for a in payment.attempts if a.status == AttemptStatus.PENDING.value]
+            pending = _lock_pending_attempts(session, payment.id, now)
+            if pending is None:
+                continue  # a sync is asking about one of its attempts right now
             if not pending:
                 _expire(session, gw, payment, [])
                 expired += 1
@@ -252,6 +268,20 @@ def claim_expiry(gw: Gateway, *, limit: int) -> tuple[list[ExpiryClaim], int]:
             queries = tuple(_lease(gw, session, a, payment, now, lease) for a in pending)
             claims.append(ExpiryClaim(payment.id, queries))
     return claims, expired
+
+
+def _lock_pending_attempts(session: Session, payment_id: str,
+                           now: datetime) -> list[Attempt] | None:
+    """The payment's pending attempts, locked and re-read; None when one is taken or not due."""
+    pending = (Attempt.payment_id == payment_id) & (Attempt.status == AttemptStatus.PENDING.value)
+    stmt = select(Attempt).where(pending).execution_options(populate_existing=True)
+    locked = list(session.scalars(_with_lock(stmt, session, Attempt)))
+    total = session.scalar(select(func.count()).select_from(Attempt).where(pending)) or 0
+    if len(locked) != total:
+        return None  # skipped: locked by a concurrent claim
+    if any(a.next_query_at is not None and a.next_query_at > now for a in locked):
+        return None  # claimed by a sync that committed first
+    return locked
 
 
 def _expire(session: Session, gw: Gateway, payment: Payment, attempts: Sequence[Attempt]) -> None:
@@ -263,12 +293,14 @@ def _expire(session: Session, gw: Gateway, payment: Payment, attempts: Sequence[
     logger.info("payment %s expired", payment.id)
 
 
-def apply_expiry(gw: Gateway, claim: ExpiryClaim, answers: Sequence[Answer], stats: JobStats) -> None:
+def apply_expiry(gw: Gateway, claim: ExpiryClaim, answers: Sequence[Answer],
+                 stats: JobStats) -> None:
     """Apply the answers about one payment's attempts; expire it when all are unpaid."""
     now = gw.now()
     with gw.sessions.begin() as session:
         payment = lock_payment(session, claim.payment_id)
-        grace_over = now >= payment.expires_at + timedelta(minutes=gw.settings.pending_grace_minutes)
+        grace = timedelta(minutes=gw.settings.pending_grace_minutes)
+        grace_over = now >= payment.expires_at + grace
         confirmed_unpaid: set[str] = set()
         undecided: list[Answer] = []
         for answer in answers:

@@ -25,9 +25,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from payments.db import lock_for_update
@@ -39,6 +39,8 @@ from payments.services.clients import validate_notify_url
 from payments.services.gateway import Gateway
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 RETRY_SCHEDULE: tuple[int, ...] = (60, 300, 1800, 7200, 21600, 43200, 86400)
 """Seconds to wait after the n-th failed try (1 min, 5 min, 30 min, 2 h, 6 h, 12 h, 24 h)."""
@@ -87,7 +89,7 @@ def retry_delay(tries: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=base * factor)
 
 
-def _lock(stmt: Any, session: Session, *, skip_locked: bool = False) -> Any:
+def _lock(stmt: Select[T], session: Session, *, skip_locked: bool = False) -> Select[T]:
     if lock_for_update(session):
         return stmt.with_for_update(skip_locked=skip_locked)
     return stmt
@@ -108,7 +110,8 @@ def claim_due(gw: Gateway, *, limit: int, lease_seconds: int) -> list[ClaimedMes
         if not rows:
             return []
         client_ids = {row.client_id for row in rows}
-        clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(client_ids)))}
+        found = session.scalars(select(Client).where(Client.id.in_(client_ids)))
+        clients = {c.id: c for c in found}
         for row in rows:
             client = clients[row.client_id]
             problem = _unusable_url(client.notify_url)
@@ -120,9 +123,7 @@ def claim_due(gw: Gateway, *, limit: int, lease_seconds: int) -> list[ClaimedMes
             assert client.notify_url is not None
             row.tries += 1
             row.next_attempt_at = now + timedelta(seconds=lease_seconds)
-            secrets = (client.webhook_secret,)
-            if client.previous_webhook_secret:
-                secrets += (client.previous_webhook_secret,)
+            secrets = tuple(s for s in (client.webhook_secret, client.previous_webhook_secret) if s)
             claimed.append(ClaimedMessage(id=row.id, tries=row.tries, url=client.notify_url,
                                           secrets=secrets, payload=dict(row.payload),
                                           type=row.type))
@@ -187,7 +188,8 @@ def release(gw: Gateway, messages: Sequence[ClaimedMessage]) -> None:
 # -- operators and portals -------------------------------------------------------------
 
 
-def redeliver(session: Session, gw: Gateway, event_id: str, *, client_id: str | None = None) -> Outbox:
+def redeliver(session: Session, gw: Gateway, event_id: str, *,
+              client_id: str | None = None) -> Outbox:
     """Queue a message again, whatever its status; the retry schedule starts over.
 
     `client_id` restricts to one client's events (the API); another client's is not found.
@@ -213,7 +215,9 @@ def get_event(session: Session, event_id: str, *, client_id: str | None = None) 
 
 def deliveries_of(session: Session, event_id: str) -> list[OutboxDelivery]:
     return list(session.scalars(
-        select(OutboxDelivery).where(OutboxDelivery.outbox_id == event_id).order_by(OutboxDelivery.id)
+        select(OutboxDelivery)
+        .where(OutboxDelivery.outbox_id == event_id)
+        .order_by(OutboxDelivery.id)
     ))
 
 
@@ -260,7 +264,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), event_id
 
 
-def event_to_dict(row: Outbox, deliveries: Sequence[OutboxDelivery] | None = None) -> dict[str, Any]:
+def event_to_dict(row: Outbox,
+                  deliveries: Sequence[OutboxDelivery] | None = None) -> dict[str, Any]:
     """An event as the portal API shows it: what was sent, and how delivery went."""
     data: dict[str, Any] = {
         "id": row.id,

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from payments.errors import DomainError
 from payments.services.gateway import Gateway
-from payments.web import api, checkout, demo, health
+from payments.web import api, checkout, demo, health, reports_api
 from payments.web.context import EXTENSION, close_session
 from payments.web.i18n import FILTERS
 from payments.web.problems import from_domain, problem
@@ -22,6 +22,9 @@ def init_app(app: Flask, gw: Gateway) -> None:
     app.teardown_appcontext(close_session)
     app.jinja_env.filters.update(FILTERS)
     app.register_blueprint(api.bp)
+    app.register_blueprint(reports_api.bp)
+    from payments.web import events_api  # noqa: PLC0415  (the worker's part of the API)
+    app.register_blueprint(events_api.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(health.bp)
     if gw.settings.sandbox:

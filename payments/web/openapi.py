@@ -193,6 +193,8 @@ def build_openapi(server_url: str) -> dict[str, Any]:
             }
         },
     }
+    from payments.web.events_api import OPENAPI_PATHS as EVENT_PATHS  # noqa: PLC0415
+    paths.update(EVENT_PATHS)  # the notifications' routes (webhooks worker issue)
     return {
         "openapi": "3.1.0",
         "info": {
