@@ -23,4 +23,6 @@ def same_hex(expected: str, received: str | None) -> bool:
     """Compare two hex digests case-insensitively in constant time (providers mix cases)."""
     if not received:
         return False
-    return hmac.compare_digest(expected.lower().encode("ascii"), received.strip().lower().encode("ascii", "replace"))
+    return hmac.compare_digest(
+        expected.lower().encode("ascii"), received.strip().lower().encode("ascii", "replace")
+    )

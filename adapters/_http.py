@@ -63,7 +63,9 @@ def _send(
     try:
         data = response.json()
     except (ValueError, json.JSONDecodeError) as exc:
-        raise ProviderUnavailable(f"{url} answered HTTP {response.status_code} without JSON") from exc
+        raise ProviderUnavailable(
+            f"{url} answered HTTP {response.status_code} without JSON"
+        ) from exc
     if not isinstance(data, dict):
         raise ProviderUnavailable(f"{url} answered JSON that is not an object")
     return data

@@ -150,6 +150,7 @@ class RefundRequest:
     actor: str = "feegate"
     server_ip: str = "127.0.0.1"
     extra: Mapping[str, str] = field(default_factory=dict)
+    requested_at: datetime | None = None  # when the refund was first asked: stable across retries
 
     @property
     def is_full(self) -> bool:

@@ -470,7 +470,7 @@ class ZalopayAdapter(Adapter):
         if request.amount <= 0:
             raise ValueError("refund amount must be a positive number of đồng")
         refund_id = request.extra.get("m_refund_id") or m_refund_id(
-            request.now, cfg.app_id, request.refund_reference
+            request.requested_at or request.now, cfg.app_id, request.refund_reference
         )
         timestamp = epoch_ms(request.now)
         description = request.reason or f"Hoan tien {request.refund_reference}"

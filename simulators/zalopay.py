@@ -376,6 +376,7 @@ def create_blueprint(
                     amount=order.amount,
                     discount_amount=0,
                     zp_trans_id=order.zp_trans_id,
+                    server_time=order.server_time,
                 )
             if order.state == "cancelled":
                 return _refusal(-329, "Người dùng huỷ giao dịch thanh toán")

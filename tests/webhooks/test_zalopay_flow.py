@@ -7,9 +7,8 @@ callback to `/webhooks/zalopay` and the browser's redirects all travel over HTTP
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,10 +18,16 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
-from adapters.zalopay import vietnam_yymmdd
+from adapters.errors import ProviderUnavailable
+from adapters.zalopay import ZalopayAdapter, from_epoch_ms, vietnam_yymmdd
 from payments.config import ZalopaySettings
-from payments.models import Attempt, Outbox, Payment, PaymentEvent, ProviderCallback
+from payments.errors import ProviderDown
+from payments.models import Attempt, Outbox, PaymentEvent, ProviderCallback
+from payments.schemas import RefundCreate
+from payments.services import refunds
 from payments.services.gateway import Gateway
+from payments.web.i18n import t
+from tests.conftest import free_port
 from tests.factories import ApiClient, Clock, make_api_client, payment_body
 
 APP_ID = "2553"
@@ -66,7 +71,8 @@ def ledger(app: Flask) -> Any:
 
 
 def api_create(base: str, client: ApiClient, **overrides: Any) -> dict[str, Any]:
-    response = requests.post(f"{base}/api/v1/payments", json=payment_body(amount=AMOUNT, **overrides),
+    response = requests.post(f"{base}/api/v1/payments",
+                             json=payment_body(amount=AMOUNT, **overrides),
                              headers=client.headers, timeout=10)
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
@@ -198,6 +204,49 @@ def test_app_trans_id_takes_the_vietnam_date_not_the_utc_one(
     assert attempt["provider_reference"] in ledger(app).orders
 
 
+def test_create_refused_by_zalopay_fails_the_attempt(
+    app: Flask, gw: Gateway, base: str, client: ApiClient
+) -> None:
+    """A wrong key1: the simulator answers -402, as ZaloPay would; the API says 502."""
+    good = gw.adapters["zalopay"]
+    assert isinstance(good, ZalopayAdapter)
+    gw.adapters["zalopay"] = ZalopayAdapter(replace(good.config, key1="WRONGKEY1"))
+    payment = api_create(base, client)
+    answer = requests.post(f"{base}/api/v1/payments/{payment['id']}/attempts",
+                           json={"provider": "zalopay"}, headers=client.headers, timeout=10)
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["type"].endswith("provider-refused")
+    got = api_get(base, client, payment["id"])
+    [attempt] = got["attempts"]
+    assert (attempt["status"], attempt["result_code"]) == ("failed", "-402")
+    assert got["status"] == "failed"
+    assert ledger(app).orders == {}
+
+
+def test_zalopay_unreachable_at_create_keeps_the_attempt_pending(
+    app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session
+) -> None:
+    good = gw.adapters["zalopay"]
+    assert isinstance(good, ZalopayAdapter)
+    down = f"http://127.0.0.1:{free_port()}"
+    gw.adapters["zalopay"] = ZalopayAdapter(replace(good.config, endpoint=down, timeout=2.0))
+    payment = api_create(base, client)
+    answer = requests.post(f"{base}/api/v1/payments/{payment['id']}/attempts",
+                           json={"provider": "zalopay"}, headers=client.headers, timeout=10)
+    assert answer.status_code == 503, answer.text
+    page = browser.post(f"{base}/pay/{payment['id']}/start", data={"provider": "zalopay"},
+                        allow_redirects=False, timeout=10)
+    assert page.status_code == 503  # the checkout page says "try again", nothing charged
+    got = api_get(base, client, payment["id"])
+    assert [a["status"] for a in got["attempts"]] == ["pending", "pending"]
+    assert got["status"] == "pending"
+
+    gw.adapters["zalopay"] = good  # ZaloPay is back: the citizen tries again and pays
+    order_url = checkout_to_simulator(browser, base, payment["id"])
+    status, _ = result_page(browser, act_at_simulator(browser, order_url, "pay"))
+    assert status == "succeeded"
+
+
 # -- the full flow --------------------------------------------------------------------------------
 
 
@@ -216,7 +265,7 @@ def test_citizen_pays_with_callback(app: Flask, gw: Gateway, base: str, client: 
     assert params["status"] == ["1"]
     status, html = result_page(browser, return_url)
     assert status == "succeeded"
-    assert "Đã thanh toán" in html or "paid" in html.lower()
+    assert t("status_succeeded", "vi") in html  # "Đã thanh toán"
 
     got = api_get(base, client, payment["id"])
     assert got["status"] == "succeeded"
@@ -251,7 +300,10 @@ def test_lost_callback_is_rescued_by_the_return_page_query(
     got = api_get(base, client, payment["id"])
     assert got["status"] == "succeeded"
     assert got["attempts"][0]["status"] == "succeeded"
-    assert got["attempts"][0]["provider_transaction_id"] == str(ledger(app).orders[trans_id].zp_trans_id)
+    order = ledger(app).orders[trans_id]
+    assert got["attempts"][0]["provider_transaction_id"] == str(order.zp_trans_id)
+    # paid when the citizen paid (the query's server_time), not when we asked
+    assert attempt_row(gw, got["attempts"][0]["id"]).paid_at == from_epoch_ms(order.server_time)
     assert ("attempt.status", "succeeded", "return") in events(gw, payment["id"])
     assert outbox_types(gw, payment["id"]) == ["payment.succeeded"]
 
@@ -308,7 +360,8 @@ def test_forged_paid_return_for_an_unpaid_order_moves_nothing(
     page = browser.get(f"{base}/pay/return/zalopay", params=forged, timeout=30)
     assert page.status_code == 200
     assert 'data-testid="status"' in page.text
-    assert STATUS.search(page.text) is None  # "being confirmed", no final answer
+    assert STATUS.search(page.text) is None  # no final answer…
+    assert t("confirming", "vi") in page.text  # …but "being confirmed"
     got = api_get(base, client, payment["id"])
     assert got["status"] == "pending"
     assert got["attempts"][0]["status"] == "pending"
@@ -321,11 +374,6 @@ def test_forged_paid_return_for_an_unpaid_order_moves_nothing(
 # -- the status sync (worker) ---------------------------------------------------------------------
 
 
-def _worker_command(app: Flask) -> None:
-    if "worker" not in app.cli.commands:  # type: ignore[attr-defined]
-        pytest.skip("`feegate worker --once` does not exist yet (payments/services/jobs.py)")
-
-
 def _run_worker_once(app: Flask) -> None:
     result = app.test_cli_runner().invoke(args=["worker", "--once"])
     assert result.exit_code == 0, result.output
@@ -334,7 +382,6 @@ def _run_worker_once(app: Flask) -> None:
 def test_lost_callback_is_rescued_by_the_sync_job(
     app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session, clock: Clock
 ) -> None:
-    _worker_command(app)
     payment = api_create(base, client)
     order_url = checkout_to_simulator(browser, base, payment["id"])
     act_at_simulator(browser, order_url, "pay", no_callback=True)  # and never comes back
@@ -350,35 +397,93 @@ def test_lost_callback_is_rescued_by_the_sync_job(
     assert ("attempt.status", "succeeded", "sync") in events(gw, payment["id"])
 
 
+def test_declined_citizen_who_never_returns_is_failed_by_the_sync_job(
+    app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session, clock: Clock
+) -> None:
+    payment = api_create(base, client)
+    order_url = checkout_to_simulator(browser, base, payment["id"])
+    act_at_simulator(browser, order_url, "fail")  # closes the tab: no return, no callback
+
+    clock.advance(seconds=gw.settings.sync_delay_seconds + 1)
+    _run_worker_once(app)
+    got = api_get(base, client, payment["id"])
+    assert got["status"] == "failed"
+    assert got["attempts"][0]["status"] == "failed"
+    assert ("attempt.status", "failed", "sync") in events(gw, payment["id"])
+    assert outbox_types(gw, payment["id"]) == ["payment.failed"]
+
+
 # -- refunds --------------------------------------------------------------------------------------
+
+
+def _paid_zalopay_payment(base: str, client: ApiClient, browser: requests.Session) -> str:
+    payment = api_create(base, client)
+    order_url = checkout_to_simulator(browser, base, payment["id"])
+    result_page(browser, act_at_simulator(browser, order_url, "pay"))
+    assert api_get(base, client, payment["id"])["status"] == "succeeded"
+    return str(payment["id"])
 
 
 def test_refund_is_pending_then_succeeds_through_query_refund(
     app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session
 ) -> None:
-    if importlib.util.find_spec("payments.services.refunds") is None:
-        pytest.skip("payments/services/refunds.py (sync_refund) does not exist yet")
-    refunds = importlib.import_module("payments.services.refunds")
-    payment = api_create(base, client)
-    order_url = checkout_to_simulator(browser, base, payment["id"])
-    result_page(browser, act_at_simulator(browser, order_url, "pay"))
-    assert api_get(base, client, payment["id"])["status"] == "succeeded"
+    """ZaloPay refunds are asynchronous: /v2/refund answers 3, /v2/query_refund decides."""
+    payment_id = _paid_zalopay_payment(base, client, browser)
 
-    answer = requests.post(f"{base}/api/v1/payments/{payment['id']}/refunds",
+    answer = requests.post(f"{base}/api/v1/payments/{payment_id}/refunds",
                            json={"amount": 50_000, "reason": "Nộp thừa"}, headers=client.headers,
                            timeout=30)
-    assert answer.status_code in (200, 201, 202), answer.text
+    assert answer.status_code == 201, answer.text
     refund = answer.json()
-    assert refund["status"] == "pending"  # ZaloPay answered 3: processing
+    assert refund["status"] == "pending"  # /v2/refund answered 3: processing
     [sim_refund] = ledger(app).refunds.values()
-    assert re.fullmatch(rf"261126_{APP_ID}_\w+", sim_refund.m_refund_id)
+    assert sim_refund.state == "processing"
     assert sim_refund.amount == 50_000
+    assert re.fullmatch(rf"261126_{APP_ID}_\w+", sim_refund.m_refund_id)
+    got = api_get(base, client, payment_id)
+    assert (got["refunds"][0]["status"], got["refunded_amount"]) == ("pending", 0)
 
-    refunds.sync_refund(gw, refund["id"])
-    got = api_get(base, client, payment["id"])
+    assert refunds.sync_refund(gw, refund["id"]) == "succeeded"  # /v2/query_refund answered 1
+    assert sim_refund.state == "done"
+    got = api_get(base, client, payment_id)
     [done] = got["refunds"]
     assert done["status"] == "succeeded"
     assert got["refunded_amount"] == 50_000
-    with gw.sessions() as session:
-        assert session.get(Payment, payment["id"]) is not None
-    assert "refund.succeeded" in outbox_types(gw, payment["id"])
+    assert got["status"] == "succeeded"
+    assert outbox_types(gw, payment_id).count("refund.succeeded") == 1
+
+    assert refunds.sync_refund(gw, refund["id"]) == "succeeded"  # a second sync changes nothing
+    assert outbox_types(gw, payment_id).count("refund.succeeded") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a ZaloPay refund whose /v2/refund answer is lost keeps no m_refund_id "
+    "(refunds._note_no_answer stores none, and m_refund_id's yymmdd is the date of the "
+    "first call), so query_refund cannot be asked and the refund stays pending forever; "
+    "remove this mark once the refund's m_refund_id (or its date) survives a lost answer",
+)
+def test_refund_whose_answer_was_lost_is_settled_by_sync_refund(
+    app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payment_id = _paid_zalopay_payment(base, client, browser)
+    adapter = gw.adapters["zalopay"]
+    assert isinstance(adapter, ZalopayAdapter)
+    real_post = adapter._post
+
+    def answer_lost(path: str, fields: Any) -> dict[str, Any]:
+        answer = real_post(path, fields)
+        if path == "/v2/refund":  # ZaloPay registered it; the answer never reached us
+            raise ProviderUnavailable("read timed out")
+        return answer
+
+    monkeypatch.setattr(adapter, "_post", answer_lost)
+    with pytest.raises(ProviderDown):
+        refunds.create_refund(gw, client.id, payment_id,
+                              RefundCreate(amount=50_000, reason="Nộp thừa"), actor="test")
+    [pending] = api_get(base, client, payment_id)["refunds"]
+    assert pending["status"] == "pending"
+    assert len(ledger(app).refunds) == 1
+
+    assert refunds.sync_refund(gw, pending["id"]) == "succeeded"
