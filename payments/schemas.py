@@ -180,6 +180,50 @@ class OnlineShareReport(BaseModel):
     totals: ReportRow
 
 
+class CoverageShortfall(BaseModel):
+    """A fee-bearing procedure that falls short, and why."""
+
+    code: str
+    name: str
+    online_payment_enabled: bool
+    fee_dossiers: int
+    online_dossiers: int
+    reasons: list[Literal["online_payment_disabled", "no_fee_dossiers", "no_online_payment"]]
+
+
+class CoverageUncatalogued(BaseModel):
+    code: str
+    fee_dossiers: int
+
+
+class CoverageRow(BaseModel):
+    key: str = Field(description="agency code; `total` for the totals row")
+    label: str
+    fee_procedures: int = Field(description="catalogued procedures with a non-zero fee in force")
+    online_enabled: int
+    online_enabled_percent: float | None
+    with_fee_dossiers: int = Field(description="of those, with fee-bearing dossiers (766 3.5)")
+    with_fee_dossiers_percent: float | None
+    paid_online: int = Field(description="of those, with a dossier paid online (766 3.5b)")
+    paid_online_percent: float | None
+    meets_target: bool = Field(description="every fee-bearing procedure payable online")
+    short: list[CoverageShortfall]
+    uncatalogued: list[CoverageUncatalogued]
+
+
+class CoverageReport(BaseModel):
+    """GET /api/v1/reports/coverage (docs/reports.md)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    fees_on: date = Field(description="the day whose fees in force decide fee-bearing")
+    target_percent: int
+    rows: list[CoverageRow]
+    totals: CoverageRow
+
+
 class NotificationData(BaseModel):
     payment: PaymentOut
 

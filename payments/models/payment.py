@@ -29,6 +29,8 @@ class Payment(Base):
     __table_args__ = (
         Index("ix_payments_client_created", "client_id", "created_at", "id"),
         Index("ix_payments_agency_paid", "agency_code", "paid_at"),
+        Index("ix_payments_agency_received", "agency_code", "dossier_received_at"),  # 0002
+        Index("ix_payments_agency_created", "agency_code", "created_at"),  # 0002
         Index("ix_payments_status_expires", "status", "expires_at"),
     )
 
@@ -92,6 +94,7 @@ class Attempt(Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_reference"),
         Index("ix_attempts_status_next_query", "status", "next_query_at"),
+        Index("ix_attempts_receipt_no", "receipt_no"),  # 0002: counter receipt look-up
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

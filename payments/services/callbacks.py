@@ -120,6 +120,8 @@ def handle_return(
         finish_callback(gw, callback_id, verified=None, outcome="provider_off")
         return ReturnView(None, None, False)
     claimed = adapter.return_reference(inbound)
+    if claimed and "\x00" in claimed:
+        claimed = None  # no reference holds a NUL (PostgreSQL text cannot store one)
     verified: bool | None
     shown: ProviderResult | None = None
     try:

@@ -9,10 +9,10 @@ from flask import Blueprint, Response, g, json, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest
 
-from payments.errors import DomainError, FieldError, ValidationFailed
-from payments.models import Attempt, Client
-from payments.schemas import AttemptCreate, CancelRequest, CounterIn, PaymentCreate
-from payments.serialize import attempt_to_dict, payment_to_dict
+from payments.errors import DomainError, FieldError, NotFound, ValidationFailed
+from payments.models import Attempt, Client, Refund
+from payments.schemas import AttemptCreate, CancelRequest, CounterIn, PaymentCreate, RefundCreate
+from payments.serialize import attempt_to_dict, payment_to_dict, refund_to_dict
 from payments.services import idempotency
 from payments.services.attempts import start_attempt
 from payments.services.clients import authenticate
@@ -24,6 +24,7 @@ from payments.services.payments import (
     get_payment,
     list_payments,
 )
+from payments.services.refunds import create_refund
 from payments.states import PaymentStatus
 from payments.web.context import client_ip, db, gateway
 from payments.web.problems import field_errors, problem_body
@@ -44,6 +45,42 @@ def require_client() -> None:
     session.expunge(client)
     session.rollback()  # end the read: services may open their own transactions (SQLite lock)
     g.client = client
+    refuse_nul_characters()
+
+
+NUL = "\x00"
+
+
+def refuse_nul_characters() -> None:
+    """A NUL in an id or a query is never valid (and PostgreSQL text cannot hold one)."""
+    if any(NUL in str(value) for value in (request.view_args or {}).values()):
+        raise NotFound("not found")
+    bad = [FieldError(name, "must not contain NUL characters")
+           for name, value in request.args.items(multi=True) if NUL in name + value]
+    if bad:
+        raise ValidationFailed("the query is not valid", bad)
+
+
+def nul_field(value: Any) -> str | None:
+    """The dotted path of a string (or key) in a JSON value that holds a NUL, if any.
+
+    Iterative, so a body nested as deep as the JSON parser allows cannot overflow it.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if NUL in key:
+                    return child_path.replace(NUL, "\\u0000")
+                stack.append((child_path, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{i}" if path else str(i), child) for i, child in enumerate(item))
+    return None
 
 
 def current_client() -> Client:
@@ -52,21 +89,33 @@ def current_client() -> Client:
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    mimetype="application/json")
 
 
 def raw_json() -> Any:
     if not request.data:
-        raise ValidationFailed("the request body must be a JSON object", [FieldError("body", "is empty")])
+        raise ValidationFailed("the request body must be a JSON object",
+                               [FieldError("body", "is empty")])
     try:
-        return json.loads(request.get_data(as_text=True))
+        value = json.loads(request.get_data(as_text=True))
+    except RecursionError as exc:  # [[[[… nested deeper than the parser goes
+        raise ValidationFailed("the request body is not valid JSON",
+                               [FieldError("body", "is nested too deeply")]) from exc
     except (ValueError, BadRequest) as exc:
-        raise ValidationFailed("the request body is not valid JSON", [FieldError("body", str(exc)[:200])]) from exc
+        raise ValidationFailed("the request body is not valid JSON",
+                               [FieldError("body", str(exc)[:200])]) from exc
+    field = nul_field(value)
+    if field:
+        raise ValidationFailed("the request is not valid",
+                               [FieldError(field, "must not contain NUL characters")])
+    return value
 
 
 def parse(model: type[M], body: Any) -> M:
     if not isinstance(body, dict):
-        raise ValidationFailed("the request body must be a JSON object", [FieldError("body", "must be an object")])
+        raise ValidationFailed("the request body must be a JSON object",
+                               [FieldError("body", "must be an object")])
     try:
         return model.model_validate(body)
     except ValidationError as exc:
@@ -99,7 +148,8 @@ def create() -> Response:
         session.flush()
         answer = payment_to_dict(payment, gw.checkout_url(payment.id))
         if key is not None:
-            idempotency.complete(gw, client.id, key.strip(), 201, answer, payment.id, session=session)
+            idempotency.complete(gw, client.id, key.strip(), 201, answer, payment.id,
+                                 session=session)
         session.commit()
         return json_response(answer, 201)
     except DomainError as exc:
@@ -206,3 +256,20 @@ def counter(payment_id: str) -> Response:
     session.commit()
     session.refresh(row)
     return json_response(attempt_to_dict(row), 201)
+
+
+@bp.post("/payments/<payment_id>/refunds")
+def refund(payment_id: str) -> Response:
+    """Refund all or part of a paid payment through the provider that took the money.
+
+    No session is held here: the service commits the pending refund before it calls the
+    provider and records the answer after (201 with the refund, whatever its status).
+    """
+    data = parse(RefundCreate, raw_json())
+    client = current_client()
+    refund_id = create_refund(gateway(), client.id, payment_id, data, actor=client.id)
+    session = db()
+    session.expire_all()
+    row = session.get(Refund, refund_id)
+    assert row is not None
+    return json_response(refund_to_dict(row), 201)

@@ -18,6 +18,13 @@ from payments.web.i18n import PROVIDER_NAMES, pick_lang, t
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
 
+@bp.url_value_preprocessor
+def refuse_nul_in_ids(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """No id holds a NUL (and PostgreSQL text cannot): answer 404, never a database error."""
+    if values and any("\x00" in str(value) for value in values.values()):
+        abort(404)
+
+
 def page_context(default_lang: str | None = None, **extra: Any) -> dict[str, Any]:
     lang = pick_lang(request.args.get("lang") or default_lang)
     other = "vi" if lang == "en" else "en"

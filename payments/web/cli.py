@@ -109,4 +109,7 @@ def demo_seed() -> None:
     click.echo(json.dumps(saved))
 
 
-COMMANDS = [db_cli, clients_cli, users_cli, demo_cli]
+from payments.web.catalog_cli import catalog_cli, demo_history  # noqa: E402
+
+demo_cli.add_command(demo_history)
+COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli]

@@ -25,6 +25,7 @@ MODELS: list[type[BaseModel]] = [
     schemas.RefundOut,
     schemas.Problem,
     schemas.OnlineShareReport,
+    schemas.CoverageReport,
     schemas.Notification,
 ]
 
@@ -189,7 +190,7 @@ def build_openapi(server_url: str) -> dict[str, Any]:
                     {"name": n, "in": "query", "schema": {"type": "string"}}
                     for n in ("from", "to", "format")
                 ],
-                "responses": {"200": {"description": "OK"}, **PROBLEMS},
+                "responses": {**_ok("CoverageReport"), **PROBLEMS},
             }
         },
     }

@@ -1,0 +1,345 @@
+"""CSV and XLSX files of the reports, for finance staff who work in Excel.
+
+- The same columns in both, in the order of the JSON ROW (CONTRACT.md), under Vietnamese
+  headers; the totals row comes last.
+- CSV: UTF-8 with a BOM (so Excel recognises the encoding), comma-separated, CRLF; numbers
+  without thousands separators, the share with a dot and one decimal, empty when there
+  is nothing to divide by.
+- XLSX: a summary sheet, one sheet per agency, and an information sheet (period, basis,
+  target, when it was made — in Vietnam time — and what each column means); amounts and
+  counts are numbers formatted `#,##0`, shares `0.0`, dates `DD/MM/YYYY`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, Final
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from adapters.base import VIETNAM_TZ
+from payments.reports import SHORT_REASONS, AgencySheet, Coverage
+
+CSV_MIMETYPE: Final = "text/csv; charset=utf-8"
+XLSX_MIMETYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+BOM: Final = "\ufeff"
+
+AMOUNT_FORMAT: Final = "#,##0"
+SHARE_FORMAT: Final = "0.0"
+DATE_FORMAT: Final = "DD/MM/YYYY"
+DATETIME_FORMAT: Final = "DD/MM/YYYY HH:MM"
+MET: Final = "Đạt"
+NOT_MET: Final = "Chưa đạt"
+
+SHARE_COLUMNS: Final = (
+    "key", "label", "paid_count", "online_count", "counter_count", "paid_amount",
+    "online_amount", "counter_amount", "online_share_percent", "meets_target",
+)
+KEY_HEADERS: Final[dict[str, tuple[str, str]]] = {
+    "agency": ("Mã cơ quan", "Tên cơ quan"),
+    "procedure": ("Mã thủ tục", "Tên thủ tục"),
+    "provider": ("Mã kênh thanh toán", "Kênh thanh toán"),
+    "month": ("Tháng (YYYY-MM)", "Tháng"),
+}
+GROUP_NAMES: Final[dict[str, str]] = {
+    "agency": "cơ quan", "procedure": "thủ tục", "provider": "kênh thanh toán", "month": "tháng",
+}
+BASIS_NAMES: Final[dict[str, str]] = {
+    "paid_at": "Ngày thanh toán (giờ Việt Nam)",
+    "received_at": "Ngày tiếp nhận hồ sơ (nếu cổng không gửi: ngày tạo khoản thanh toán)",
+}
+
+COVERAGE_COLUMNS: Final = (
+    "key", "label", "fee_procedures", "online_enabled", "online_enabled_percent",
+    "with_fee_dossiers", "with_fee_dossiers_percent", "paid_online", "paid_online_percent",
+    "meets_target", "short", "uncatalogued",
+)
+COVERAGE_HEADERS: Final = (
+    "Mã cơ quan",
+    "Tên cơ quan",
+    "Số TTHC có thu phí, lệ phí",
+    "Số TTHC cho phép thanh toán trực tuyến",
+    "Tỷ lệ TTHC cho phép thanh toán trực tuyến (%)",
+    "Số TTHC có hồ sơ thu phí trong kỳ",
+    "Tỷ lệ TTHC có hồ sơ thu phí (%) (chỉ số 3.5)",
+    "Số TTHC có thanh toán trực tuyến trong kỳ",
+    "Tỷ lệ TTHC có thanh toán trực tuyến (%) (chỉ số 3.5b)",
+    "Đạt 100% TTHC thanh toán trực tuyến",
+    "TTHC chưa đạt",
+    "Mã TTHC chưa có trong danh mục",
+)
+COVERAGE_DETAIL_HEADERS: Final = (
+    "Mã thủ tục", "Tên thủ tục", "Có thu phí, lệ phí", "Cho phép thanh toán trực tuyến",
+    "Số hồ sơ thu phí trong kỳ", "Số hồ sơ đã thanh toán trực tuyến", "Chưa đạt vì",
+)
+
+HEADER_FONT: Final = Font(bold=True, color="FFFFFF")
+HEADER_FILL: Final = PatternFill("solid", fgColor="1F4E78")
+TOTAL_FONT: Final = Font(bold=True)
+
+
+def share_headers(group_by: str, target: int) -> list[str]:
+    key, label = KEY_HEADERS[group_by]
+    return [
+        key,
+        label,
+        "Số giao dịch đã thanh toán",
+        "Số giao dịch thanh toán trực tuyến",
+        "Số giao dịch nộp tại quầy",
+        "Số tiền đã thanh toán (đồng)",
+        "Số tiền thanh toán trực tuyến (đồng)",
+        "Số tiền nộp tại quầy (đồng)",
+        "Tỷ lệ thanh toán trực tuyến (%)",
+        f"Đạt chỉ tiêu {target}%",
+    ]
+
+
+def yes_no(met: bool) -> str:
+    return MET if met else NOT_MET
+
+
+def has(flag: bool) -> str:
+    return "Có" if flag else "Không"
+
+
+def vn_now(moment: datetime) -> datetime:
+    """A naive Vietnam wall-clock time, as Excel shows cells (it has no time zones)."""
+    return moment.astimezone(VIETNAM_TZ).replace(tzinfo=None)
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return (BOM + out.getvalue()).encode("utf-8")
+
+
+def _share_values(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in SHARE_COLUMNS]
+    share = row["online_share_percent"]
+    values[8] = "" if share is None else f"{share:.1f}"
+    values[9] = yes_no(row["meets_target"])
+    return values
+
+
+def share_csv(report: dict[str, Any]) -> bytes:
+    header = share_headers(report["group_by"], report["target_percent"])
+    rows = [*report["rows"], report["totals"]]
+    return _csv(header, (_share_values(r) for r in rows))
+
+
+def _coverage_values(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in COVERAGE_COLUMNS]
+    for i in (4, 6, 8):
+        values[i] = "" if values[i] is None else f"{values[i]:.1f}"
+    values[9] = yes_no(row["meets_target"])
+    values[10] = "; ".join(p["code"] for p in row["short"])
+    values[11] = "; ".join(p["code"] for p in row["uncatalogued"])
+    return values
+
+
+def coverage_csv(report: dict[str, Any]) -> bytes:
+    rows = [*report["rows"], report["totals"]]
+    return _csv(COVERAGE_HEADERS, (_coverage_values(r) for r in rows))
+
+
+# -- XLSX -------------------------------------------------------------------------------------
+
+
+def sheet_title(text: str, taken: set[str]) -> str:
+    """Excel: at most 31 characters, none of []:*?/\\, unique in the workbook."""
+    base = re.sub(r"[\[\]:*?/\\]", "-", text).strip("'") or "Sheet"
+    title = base[:31]
+    n = 2
+    while title.lower() in taken:
+        suffix = f" ({n})"
+        title = base[: 31 - len(suffix)] + suffix
+        n += 1
+    taken.add(title.lower())
+    return title
+
+
+def _table(ws: Worksheet, header: Sequence[str], rows: Sequence[Sequence[Any]],
+           formats: dict[int, str], *, total_last: bool, widths: Sequence[int]) -> None:
+    """Header on row 1, data below, the totals row (if any) in bold; frozen header."""
+    ws.append(list(header))
+    for cell in ws[1]:
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in rows:
+        ws.append(list(row))
+    for r in range(2, len(rows) + 2):
+        for c, fmt in formats.items():
+            ws.cell(row=r, column=c).number_format = fmt
+    if total_last and rows:
+        for cell in ws[len(rows) + 1]:
+            cell.font = TOTAL_FONT
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+    last_data = len(rows) + (0 if total_last else 1)
+    if last_data >= 2:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last_data}"
+
+
+def _share_cells(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in SHARE_COLUMNS]
+    values[9] = yes_no(row["meets_target"])
+    return values
+
+
+SHARE_FORMATS: Final = {3: AMOUNT_FORMAT, 4: AMOUNT_FORMAT, 5: AMOUNT_FORMAT, 6: AMOUNT_FORMAT,
+                        7: AMOUNT_FORMAT, 8: AMOUNT_FORMAT, 9: SHARE_FORMAT}
+SHARE_WIDTHS: Final = (18, 48, 14, 14, 14, 18, 18, 18, 14, 12)
+
+
+def _info(wb: Workbook, taken: set[str], title: str, lines: Sequence[tuple[str, Any]],
+          notes: Sequence[str]) -> None:
+    ws = wb.create_sheet(sheet_title("Thông tin", taken))
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=13)
+    for label, value in lines:
+        ws.append([label, value])
+        cell = ws.cell(row=ws.max_row, column=2)
+        if isinstance(value, datetime):
+            cell.number_format = DATETIME_FORMAT
+        elif isinstance(value, date):
+            cell.number_format = DATE_FORMAT
+        cell.alignment = Alignment(horizontal="left")
+    ws.append([])
+    ws.append(["Cách tính"])
+    ws.cell(row=ws.max_row, column=1).font = TOTAL_FONT
+    for note in notes:
+        ws.append([note])
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 60
+
+
+SHARE_NOTES: Final = (
+    "Chỉ tính các khoản đã thanh toán có số tiền khác 0 (hồ sơ miễn phí, lệ phí không tính).",
+    "Mỗi khoản thanh toán tính một lần, theo kênh của giao dịch thanh toán thành công đầu tiên.",
+    "Tỷ lệ = số giao dịch trực tuyến / số giao dịch đã thanh toán × 100, "
+    "làm tròn 1 chữ số thập phân.",
+    "Đạt chỉ tiêu: so sánh tỷ lệ chưa làm tròn với chỉ tiêu "
+    "(29,96% hiển thị 30,0 nhưng chưa đạt 30%).",
+    "Số tiền là số đã thanh toán, chưa trừ các khoản hoàn tiền.",
+    "Chi tiết: docs/reports.md.",
+)
+
+
+def share_xlsx(report: dict[str, Any], sheets: Sequence[AgencySheet], agency_label: str,
+               generated_at: datetime) -> bytes:
+    """Summary ("Tổng hợp"), one sheet per agency (its code), then "Thông tin"."""
+    wb = Workbook()
+    taken: set[str] = set()
+    target = report["target_percent"]
+    ws = wb.active
+    assert ws is not None
+    ws.title = sheet_title("Tổng hợp", taken)
+    rows = [_share_cells(r) for r in [*report["rows"], report["totals"]]]
+    _table(ws, share_headers(report["group_by"], target), rows, SHARE_FORMATS, total_last=True,
+           widths=SHARE_WIDTHS)
+    for sheet in sheets:
+        ws = wb.create_sheet(sheet_title(sheet.code, taken))
+        rows = [_share_cells(r) for r in [*sheet.rows, sheet.totals]]
+        _table(ws, share_headers(sheet.group_by, target), rows, SHARE_FORMATS, total_last=True,
+               widths=SHARE_WIDTHS)
+    _info(
+        wb, taken, "Báo cáo tỷ lệ thanh toán trực tuyến",
+        [
+            ("Cơ quan", agency_label),
+            ("Từ ngày", date.fromisoformat(report["from"])),
+            ("Đến ngày", date.fromisoformat(report["to"])),
+            ("Tính theo", BASIS_NAMES[report["basis"]]),
+            ("Nhóm theo", GROUP_NAMES[report["group_by"]]),
+            ("Trang của từng cơ quan nhóm theo",
+             GROUP_NAMES[sheets[0].group_by] if sheets else GROUP_NAMES[report["group_by"]]),
+            ("Chỉ tiêu (%)", target),
+            ("Lập lúc (giờ Việt Nam)", vn_now(generated_at)),
+        ],
+        SHARE_NOTES,
+    )
+    return _save(wb)
+
+
+COVERAGE_FORMATS: Final = {3: AMOUNT_FORMAT, 4: AMOUNT_FORMAT, 5: SHARE_FORMAT, 6: AMOUNT_FORMAT,
+                           7: SHARE_FORMAT, 8: AMOUNT_FORMAT, 9: SHARE_FORMAT}
+COVERAGE_NOTES: Final = (
+    "TTHC có thu phí: thủ tục trong danh mục có ít nhất một khoản phí, lệ phí khác 0 "
+    "còn hiệu lực vào ngày cuối kỳ (hoặc hôm nay nếu kỳ chưa kết thúc).",
+    "Hồ sơ tính theo ngày tiếp nhận (như Bộ chỉ số 766); khoản thanh toán đã hủy "
+    "hoặc bằng 0 không tính.",
+    "Chỉ số 3.5 = số TTHC có hồ sơ thu phí trong kỳ / số TTHC có thu phí.",
+    "Chỉ số 3.5b = số TTHC có ít nhất một hồ sơ thanh toán trực tuyến / số TTHC có hồ sơ thu phí.",
+    "Đạt 100%: mọi TTHC có thu phí đều cho phép thanh toán trực tuyến.",
+    "Chi tiết: docs/reports.md.",
+)
+
+
+def _coverage_cells(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in COVERAGE_COLUMNS]
+    values[9] = yes_no(row["meets_target"])
+    values[10] = "; ".join(p["code"] for p in row["short"])
+    values[11] = "; ".join(p["code"] for p in row["uncatalogued"])
+    return values
+
+
+def coverage_xlsx(cov: Coverage, agency_label: str, generated_at: datetime) -> bytes:
+    """Summary, one sheet per agency listing its procedures, then "Thông tin"."""
+    report = cov.to_dict()
+    wb = Workbook()
+    taken: set[str] = set()
+    ws = wb.active
+    assert ws is not None
+    ws.title = sheet_title("Tổng hợp", taken)
+    rows = [_coverage_cells(r) for r in [*report["rows"], report["totals"]]]
+    _table(ws, COVERAGE_HEADERS, rows, COVERAGE_FORMATS, total_last=True,
+           widths=(18, 40, 14, 14, 14, 14, 14, 14, 14, 12, 30, 30))
+    for agency in cov.agencies:
+        ws = wb.create_sheet(sheet_title(agency.code, taken))
+        detail = [
+            [
+                p.code,
+                p.name,
+                has(p.fee_bearing) if p.catalogued else "Chưa có trong danh mục",
+                has(p.online_payment_enabled),
+                p.fee_dossiers,
+                p.online_dossiers,
+                "; ".join(SHORT_REASONS[r] for r in p.reasons),
+            ]
+            for p in agency.procedures
+        ]
+        _table(ws, COVERAGE_DETAIL_HEADERS, detail, {5: AMOUNT_FORMAT, 6: AMOUNT_FORMAT},
+               total_last=False, widths=(22, 50, 16, 16, 14, 14, 50))
+    _info(
+        wb, taken, "Báo cáo TTHC có thu phí được thanh toán trực tuyến",
+        [
+            ("Cơ quan", agency_label),
+            ("Từ ngày", cov.period.first),
+            ("Đến ngày", cov.period.last),
+            ("Phí, lệ phí hiệu lực vào ngày", cov.fees_on),
+            ("Chỉ tiêu (%)", 100),
+            ("Lập lúc (giờ Việt Nam)", vn_now(generated_at)),
+        ],
+        COVERAGE_NOTES,
+    )
+    return _save(wb)
+
+
+def _save(wb: Workbook) -> bytes:
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
