@@ -115,6 +115,7 @@ class Attempt(Base):
     qr_code_url: Mapped[str | None] = mapped_column(Text)
     provider_data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     client_ip: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(5))  # the citizen's page language
     counter_method: Mapped[str | None] = mapped_column(String(16))
     receipt_no: Mapped[str | None] = mapped_column(String(64))
     officer: Mapped[str | None] = mapped_column(String(255))

@@ -128,12 +128,9 @@ def _apply_locked(
 
     target = OUTCOME_TO_STATUS.get(result.outcome)
     if target is None:
-        # Still processing (or unknown): keep what the provider said so staff can see it.
+        # Still processing (or unknown): the raw callback, linked to the attempt, keeps the code.
         if result.provider_txn_id and not attempt.provider_txn_id:
             attempt.provider_txn_id = result.provider_txn_id
-        if attempt.status == AttemptStatus.PENDING.value and result.result_code:
-            attempt.result_code = result.result_code
-            attempt.result_message = result.message[:500] if result.message else None
         return ApplyReport(Applied.UNCHANGED, **ids)
 
     current = AttemptStatus(attempt.status)
@@ -318,6 +315,7 @@ def start_attempt(
             status=AttemptStatus.PENDING.value,
             amount=payment.amount,
             client_ip=client_ip,
+            locale=locale,
             created_at=gw.now(),
             next_query_at=gw.now() + timedelta(seconds=gw.settings.sync_delay_seconds),
         )
@@ -374,7 +372,7 @@ def start_attempt(
         opened.deeplink = started.deeplink
         opened.qr_code_url = started.qr_code_url
         opened.provider_txn_id = started.provider_txn_id
-        opened.provider_data = {**dict(started.extra), "locale": locale}
+        opened.provider_data = dict(started.extra)
     logger.info("%s attempt %s started for %s", provider, request.reference, payment_id)
     return attempt_id
 

@@ -52,7 +52,7 @@ def render_result(payment: Payment, attempt: Attempt | None, *, confirming: bool
         attempt=attempt,
         confirming=confirming,
         refresh=3 if confirming else None,
-        **page_context((attempt.provider_data or {}).get("locale") if attempt else None),
+        **page_context(attempt.locale if attempt else None),
     )
 
 

@@ -1,0 +1,25 @@
+"""attempt locale: the result page answers in the language the citizen chose
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-26
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("attempts") as batch:
+        batch.add_column(sa.Column("locale", sa.String(length=5), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("attempts") as batch:
+        batch.drop_column("locale")
