@@ -37,7 +37,9 @@ def create_app(
     app.config.update(config)
     demo_file = INSTANCE_DIR / "demo.json"
     if settings.sandbox and "FEEGATE_DEMO_API_KEY" not in app.config and demo_file.exists():
-        app.config["FEEGATE_DEMO_API_KEY"] = json.loads(demo_file.read_text()).get("api_key")
+        demo = json.loads(demo_file.read_text())
+        app.config["FEEGATE_DEMO_API_KEY"] = demo.get("api_key")
+        app.config["FEEGATE_DEMO_WEBHOOK_SECRET"] = demo.get("webhook_secret")
     init_app(app, gateway)
     app.register_blueprint(inbound.bp)
     if settings.sandbox:

@@ -75,7 +75,9 @@ def seed_demo(
             session.add(procedure)
     if path.exists():
         saved: dict[str, str] = json.loads(path.read_text())
-        if session.get(Client, saved.get("id", "")) is not None:
+        existing = session.get(Client, saved.get("id", ""))
+        if existing is not None:
+            existing.notify_url = notify_url
             return saved
     new = create_client(
         session, name=DEMO_CLIENT, agencies=[code], return_hosts=return_hosts, notify_url=notify_url

@@ -52,7 +52,9 @@ def pg_migrated() -> str | None:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path / "feegate.db"
         shutil.copy(sqlite_template, path)

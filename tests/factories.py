@@ -50,9 +50,14 @@ def make_api_client(
     payment_ttl_minutes: int | None = None,
 ) -> ApiClient:
     with gw.sessions.begin() as session:
-        new = create_client(session, name=name, agencies=list(agencies),
-                            return_hosts=list(return_hosts), notify_url=notify_url,
-                            payment_ttl_minutes=payment_ttl_minutes)
+        new = create_client(
+            session,
+            name=name,
+            agencies=list(agencies),
+            return_hosts=list(return_hosts),
+            notify_url=notify_url,
+            payment_ttl_minutes=payment_ttl_minutes,
+        )
     return ApiClient(new.id, new.api_key, new.webhook_secret)
 
 
@@ -76,10 +81,12 @@ def make_procedure(
             session.flush()
         row.catalogued = True
         row.name = row.name or "Sở Tư pháp tỉnh Khánh Hòa"
-        procedure = Procedure(agency_id=row.id, code=code, name=name, online_payment_enabled=online,
-                              catalogued=True)
-        procedure.fee_items = [FeeItem(name=n, kind=k, amount=a, effective_from=effective_from)
-                               for n, k, a in fees]
+        procedure = Procedure(
+            agency_id=row.id, code=code, name=name, online_payment_enabled=online, catalogued=True
+        )
+        procedure.fee_items = [
+            FeeItem(name=n, kind=k, amount=a, effective_from=effective_from) for n, k, a in fees
+        ]
         session.add(procedure)
         session.flush()
         return procedure.id
@@ -106,9 +113,14 @@ def create_payment(http: FlaskClient, client: ApiClient, **overrides: Any) -> di
     return data
 
 
-def start_attempt(http: FlaskClient, client: ApiClient, payment_id: str, provider: str = "sandbox") -> dict[str, Any]:
-    response = http.post(f"/api/v1/payments/{payment_id}/attempts", json={"provider": provider},
-                         headers=client.headers)
+def start_attempt(
+    http: FlaskClient, client: ApiClient, payment_id: str, provider: str = "sandbox"
+) -> dict[str, Any]:
+    response = http.post(
+        f"/api/v1/payments/{payment_id}/attempts",
+        json={"provider": provider},
+        headers=client.headers,
+    )
     assert response.status_code == 201, response.get_json()
     data: dict[str, Any] = response.get_json()
     return data

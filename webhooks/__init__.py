@@ -1,1 +1,1 @@
-"""Inbound provider callbacks (thin) and outbound notifications. Imports payments, never the reverse."""
+"""Provider callbacks in (thin) and notifications out. Imports payments, never the reverse."""

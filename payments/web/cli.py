@@ -105,7 +105,7 @@ def demo_seed() -> None:
 
     gw = _gw()
     with gw.sessions.begin() as session:
-        saved = seed_demo(session, ["127.0.0.1", "localhost"])
+        saved = seed_demo(session, ["127.0.0.1", "localhost"], gw.settings.url("/demo/notify"))
     click.echo(json.dumps(saved))
 
 

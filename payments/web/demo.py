@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
+import time
+from collections import deque
 from datetime import UTC, datetime
 
 import requests
@@ -16,6 +20,48 @@ from payments.web.checkout import page_context
 from payments.web.context import db, gateway
 
 bp = Blueprint("demo", __name__)
+
+
+RECEIVED: deque[dict[str, object]] = deque(maxlen=20)
+"""The demo portal's inbox: `make run` serves from one process, so memory is enough."""
+
+
+def verify_feegate_signature(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
+    """What a portal does with Feegate-Signature (the snippet of docs/api.md)."""
+    timestamp, candidates = None, []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates or abs(time.time() - timestamp) > tolerance:
+        return False
+    signed = f"{timestamp}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates)
+
+
+@bp.post("/demo/notify")
+def notify() -> Response:
+    """The demo portal's notify URL: verify, remember, answer 2xx."""
+    secret = current_app.config.get("FEEGATE_DEMO_WEBHOOK_SECRET") or ""
+    body = request.get_data()
+    valid = bool(secret) and verify_feegate_signature(
+        secret, body, request.headers.get("Feegate-Signature", "")
+    )
+    if not valid:
+        return Response("bad signature", status=400)
+    event = json.loads(body)
+    payment = event.get("data", {}).get("payment", {})
+    RECEIVED.appendleft({
+        "id": event.get("id"),
+        "type": event.get("type"),
+        "reference": payment.get("reference"),
+        "status": payment.get("status"),
+        "received_at": datetime.now(UTC),
+    })
+    return Response(status=204)
 
 
 def _api_key() -> str | None:
@@ -36,6 +82,7 @@ def index() -> Response:
     )
     html = render_template(
         "demo.html",
+        received=list(RECEIVED),
         procedures=procedures,
         payment=payment,
         has_key=bool(_api_key()),

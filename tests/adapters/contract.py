@@ -40,7 +40,9 @@ class AdapterContract(abc.ABC):
     adapter: Adapter
 
     @abc.abstractmethod
-    def signed_callback(self, provider_reference: str, amount: int, outcome: Outcome) -> InboundRequest:
+    def signed_callback(
+        self, provider_reference: str, amount: int, outcome: Outcome
+    ) -> InboundRequest:
         """A callback exactly as the provider sends it, signed with the test secret."""
 
     @abc.abstractmethod
