@@ -6,6 +6,7 @@ Everything else receives a `Settings` so tests can build one explicitly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +18,9 @@ INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 def require_secret_key(settings: Settings) -> None:
     """Serving requires a secret key outside dev/test; operator commands do not."""
     if not settings.secret_key:
-        raise ConfigError("FEEGATE_SECRET_KEY is required outside dev/test (or set FEEGATE_ENV=dev)")
+        raise ConfigError(
+            "FEEGATE_SECRET_KEY is required outside dev/test (or set FEEGATE_ENV=dev)"
+        )
 
 
 class ConfigError(ValueError):
@@ -50,6 +53,16 @@ class ZalopaySettings:
 
 
 @dataclass(frozen=True)
+class VietqrSettings:
+    """The collecting account a VietQR transfer goes to, and the bank webhook's key."""
+
+    bank_bin: str
+    account_no: str
+    account_name: str
+    checksum_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     secret_key: str
@@ -70,6 +83,7 @@ class Settings:
     vnpay: VnpaySettings | None = None
     momo: MomoSettings | None = None
     zalopay: ZalopaySettings | None = None
+    vietqr: VietqrSettings | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -153,6 +167,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "endpoint": "FEEGATE_ZALOPAY_ENDPOINT",
         },
     )
+    vietqr = _group(
+        env,
+        {
+            "bank_bin": "FEEGATE_VIETQR_BANK_BIN",
+            "account_no": "FEEGATE_VIETQR_ACCOUNT_NO",
+            "account_name": "FEEGATE_VIETQR_ACCOUNT_NAME",
+            "checksum_key": "FEEGATE_VIETQR_CHECKSUM_KEY",
+        },
+    )
+    if vietqr:
+        if not re.fullmatch(r"[0-9]{6}", vietqr["bank_bin"]):
+            raise ConfigError("FEEGATE_VIETQR_BANK_BIN must be the bank's 6-digit NAPAS BIN")
+        if not re.fullmatch(r"[0-9A-Za-z]{1,19}", vietqr["account_no"]):
+            raise ConfigError("FEEGATE_VIETQR_ACCOUNT_NO must be 1 to 19 letters or digits")
     target = _int(env, "FEEGATE_ONLINE_SHARE_TARGET", 30)
     if not 0 <= target <= 100:
         raise ConfigError("FEEGATE_ONLINE_SHARE_TARGET must be between 0 and 100")
@@ -169,16 +197,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sync_delay_seconds=_int(env, "FEEGATE_SYNC_DELAY_SECONDS", 300),
         sync_max_interval_seconds=_int(env, "FEEGATE_SYNC_MAX_INTERVAL_SECONDS", 3600),
         pending_grace_minutes=_int(env, "FEEGATE_PENDING_GRACE_MINUTES", 1440),
-        notify_timeout_seconds=_positive_float(env, "FEEGATE_NOTIFY_TIMEOUT_SECONDS",
-                                               10.0),
+        notify_timeout_seconds=_positive_float(env, "FEEGATE_NOTIFY_TIMEOUT_SECONDS", 10.0),
         worker_interval_seconds=_positive_float(env, "FEEGATE_WORKER_INTERVAL_SECONDS", 5.0),
         worker_batch_size=max(1, _int(env, "FEEGATE_WORKER_BATCH_SIZE", 20)),
         worker_lease_seconds=max(30, _int(env, "FEEGATE_WORKER_LEASE_SECONDS", 300)),
         vnpay=VnpaySettings(**vnpay) if vnpay else None,
         momo=(
-            MomoSettings(**momo, request_type=env.get("FEEGATE_MOMO_REQUEST_TYPE") or "captureWallet")
+            MomoSettings(
+                **momo, request_type=env.get("FEEGATE_MOMO_REQUEST_TYPE") or "captureWallet"
+            )
             if momo
             else None
         ),
         zalopay=ZalopaySettings(**zalopay) if zalopay else None,
+        vietqr=VietqrSettings(**vietqr) if vietqr else None,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from adapters.base import Adapter
 from adapters.momo import MomoAdapter, MomoConfig
 from adapters.sandbox import SandboxAdapter, SandboxConfig
+from adapters.vietqr import VietqrAdapter, VietqrConfig
 from adapters.vnpay import VnpayAdapter, VnpayConfig
 from adapters.zalopay import ZalopayAdapter, ZalopayConfig
 from payments.config import Settings
@@ -44,6 +45,15 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
                 key1=settings.zalopay.key1,
                 key2=settings.zalopay.key2,
                 endpoint=settings.zalopay.endpoint,
+            )
+        )
+    if settings.vietqr:
+        adapters["vietqr"] = VietqrAdapter(
+            VietqrConfig(
+                bank_bin=settings.vietqr.bank_bin,
+                account_no=settings.vietqr.account_no,
+                account_name=settings.vietqr.account_name,
+                checksum_key=settings.vietqr.checksum_key,
             )
         )
     if settings.sandbox:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import segno
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from adapters.vietqr import bank_label
 from payments.errors import DomainError, ProviderDown
 from payments.models import Agency, Attempt, Payment, Procedure
 from payments.providers import ONLINE_PROVIDERS
 from payments.services.attempts import start_attempt
-from payments.states import PAYABLE, PaymentStatus
+from payments.states import PAYABLE, AttemptStatus, PaymentStatus
 from payments.web.context import client_ip, db, gateway
 from payments.web.i18n import PROVIDER_NAMES, pick_lang, t
 
 bp = Blueprint("checkout", __name__, template_folder="templates")
+
+QR_REFRESH_SECONDS = 5  # how often the page showing a VietQR code looks for the bank's word
 
 
 @bp.url_value_preprocessor
@@ -77,6 +82,9 @@ def pay(payment_id: str, message: str | None = None, status: int = 200) -> Respo
     providers = [name for name in ONLINE_PROVIDERS if name in gw.adapters]
     payable = PaymentStatus(payment.status) in PAYABLE and gw.now() < payment.expires_at
     agency_name, procedure_name = _labels(payment)
+    transfer = _pending_transfer(payment) if payable else None
+    if transfer:
+        providers = [name for name in providers if name != "vietqr"]  # one QR at a time
     html = render_template(
         "checkout/pay.html",
         payment=payment,
@@ -85,9 +93,56 @@ def pay(payment_id: str, message: str | None = None, status: int = 200) -> Respo
         agency_name=agency_name,
         procedure_name=procedure_name,
         message=message,
+        transfer=transfer,
+        # the page waits for the bank's notification: look again every few seconds
+        refresh=QR_REFRESH_SECONDS if transfer else None,
         **page_context(),
     )
     return Response(html, status=status)
+
+
+def _pending_transfer(payment: Payment) -> dict[str, Any] | None:
+    """What the citizen needs to pay the newest pending VietQR attempt by bank transfer."""
+    pending = [
+        a
+        for a in payment.attempts
+        if a.provider == "vietqr" and a.status == AttemptStatus.PENDING.value and a.qr_payload
+    ]
+    if not pending:
+        return None
+    attempt = max(pending, key=lambda a: (a.created_at, a.id))
+    data = dict(attempt.provider_data or {})
+    bank_bin = data.get("bank_bin", "")
+    return {
+        "attempt": attempt,
+        "qr_url": url_for("checkout.qr_image", payment_id=payment.id, attempt_id=attempt.id),
+        "bank": bank_label(bank_bin) if bank_bin else "",
+        "account_no": data.get("account_no", ""),
+        "account_name": data.get("account_name", ""),
+        "description": data.get("transfer_description") or attempt.provider_reference,
+    }
+
+
+@bp.get("/pay/<payment_id>/qr/<attempt_id>.svg")
+def qr_image(payment_id: str, attempt_id: str) -> Response:
+    """The attempt's VietQR payload as an SVG QR code (404 unless the pair matches)."""
+    attempt = db().get(Attempt, attempt_id)
+    if attempt is None or attempt.payment_id != payment_id or not attempt.qr_payload:
+        abort(404)
+    buffer = io.BytesIO()
+    segno.make(attempt.qr_payload, error="m", micro=False).save(
+        buffer,
+        kind="svg",
+        border=4,
+        xmldecl=False,
+        omitsize=True,  # a viewBox only: the page sizes it, and it scales down to a phone
+        light="#fff",  # a white quiet zone, whatever the page's background
+        title="VietQR",
+    )
+    response = Response(buffer.getvalue(), content_type="image/svg+xml")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.post("/pay/<payment_id>/start")
@@ -110,4 +165,7 @@ def start(payment_id: str) -> Response:
     assert attempt is not None
     if attempt.redirect_url:
         return redirect(attempt.redirect_url, code=303)  # type: ignore[return-value]
-    return redirect(url_for("checkout.pay", payment_id=payment_id, lang=lang), code=303)  # type: ignore[return-value]
+    # no provider page to go to (a VietQR transfer): the checkout page shows the QR
+    anchor = "transfer" if attempt.qr_payload else None
+    target = url_for("checkout.pay", payment_id=payment_id, lang=lang, _anchor=anchor)
+    return redirect(target, code=303)  # type: ignore[return-value]

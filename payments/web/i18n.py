@@ -68,6 +68,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Quét mã bằng ứng dụng ngân hàng, giữ nguyên nội dung chuyển khoản.",
         "en": "Scan with your banking app and keep the transfer description unchanged.",
     },
+    "qr_title": {
+        "vi": "Chuyển khoản bằng mã VietQR",
+        "en": "Pay by bank transfer with VietQR",
+    },
+    "qr_alt": {
+        "vi": "Mã VietQR chuyển khoản",
+        "en": "VietQR bank transfer code",
+    },
+    "amount": {"vi": "Số tiền", "en": "Amount"},
+    "bank": {"vi": "Ngân hàng", "en": "Bank"},
+    "account_no": {"vi": "Số tài khoản", "en": "Account number"},
+    "account_name": {"vi": "Chủ tài khoản", "en": "Account name"},
+    "transfer_description": {"vi": "Nội dung chuyển khoản", "en": "Transfer description"},
+    "keep_description": {
+        "vi": "Chuyển đúng số tiền và giữ nguyên nội dung chuyển khoản ở trên. "
+        "Nếu sửa nội dung, giao dịch không được xác nhận tự động.",
+        "en": "Transfer exactly this amount and keep the transfer description above "
+        "unchanged. If it is changed, the payment cannot be confirmed automatically.",
+    },
+    "waiting_transfer": {
+        "vi": "Đang chờ ngân hàng báo có. Trang tự cập nhật vài giây một lần; "
+        "không cần chuyển khoản lại.",
+        "en": "Waiting for the bank to confirm the transfer. This page refreshes every "
+        "few seconds; there is no need to transfer again.",
+    },
+    "other_method": {"vi": "Hoặc chọn phương thức khác", "en": "Or choose another method"},
 }
 
 PROVIDER_NAMES = {
