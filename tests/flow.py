@@ -40,7 +40,9 @@ class FormParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append(Form(action=a.get("action", ""), method=a.get("method", "get").lower()))
+            self.forms.append(
+                Form(action=a.get("action", ""), method=a.get("method", "get").lower())
+            )
         elif tag == "input" and self.forms and a.get("name"):
             self.forms[-1].fields[a["name"]] = a.get("value", "")
         elif tag == "button" and self.forms and a.get("name"):
@@ -57,8 +59,9 @@ def submit(page_url: str, form: Form, extra: dict[str, str] | None = None) -> re
     """Submit `form` as a browser would (no redirect followed)."""
     target = urljoin(page_url, form.action) if form.action else page_url
     data = {**form.fields, **(extra or {})}
-    return requests.request(form.method.upper(), target, data=data, allow_redirects=False,
-                            timeout=TIMEOUT)
+    return requests.request(
+        form.method.upper(), target, data=data, allow_redirects=False, timeout=TIMEOUT
+    )
 
 
 def start_sandbox(base_url: str, payment_id: str, *, lang: str | None = None) -> requests.Response:
@@ -75,7 +78,7 @@ def choose(sandbox_url: str, choice: str) -> requests.Response:
     page = requests.get(sandbox_url, timeout=TIMEOUT)
     assert page.status_code == 200, page.text
     (form,) = forms_of(page.text)
-    assert (("choice", choice) in form.buttons), form.buttons
+    assert ("choice", choice) in form.buttons, form.buttons
     return submit(sandbox_url, form, {"choice": choice})
 
 
@@ -119,16 +122,22 @@ def moves(gw: Gateway, payment_id: str, kind: str) -> list[tuple[str | None, str
 
 def outbox(gw: Gateway, payment_id: str) -> list[Outbox]:
     with gw.sessions() as session:
-        return list(session.scalars(
-            select(Outbox).where(Outbox.payment_id == payment_id).order_by(Outbox.created_at, Outbox.id)
-        ))
+        return list(
+            session.scalars(
+                select(Outbox)
+                .where(Outbox.payment_id == payment_id)
+                .order_by(Outbox.created_at, Outbox.id)
+            )
+        )
 
 
 def outbox_types(gw: Gateway, payment_id: str) -> list[str]:
     return sorted(row.type for row in outbox(gw, payment_id))
 
 
-def callbacks(gw: Gateway, provider: str = "sandbox", kind: str | None = None) -> list[ProviderCallback]:
+def callbacks(
+    gw: Gateway, provider: str = "sandbox", kind: str | None = None
+) -> list[ProviderCallback]:
     with gw.sessions() as session:
         stmt = select(ProviderCallback).where(ProviderCallback.provider == provider)
         if kind:

@@ -209,6 +209,7 @@ def refund_request(gw: Gateway, refund: Refund, attempt: Attempt) -> RefundReque
         reason=refund.reason,
         attempt_created_at=attempt.created_at,
         now=gw.now(),
+        requested_at=refund.created_at,  # stable across retries (e.g. ZaloPay's m_refund_id)
         actor=refund.created_by or "feegate",
         extra={**(attempt.provider_data or {}), **(refund.provider_data or {})},
     )

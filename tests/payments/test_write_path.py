@@ -144,6 +144,7 @@ def test_a_success_after_the_expiry_job_expired_the_payment_wins_and_is_flagged_
     attempt = start_attempt(http, client, payment["id"])
     expire(gw, clock)
     assert shown(http, client, payment["id"])["status"] == "expired"
+    the_notification_is_what_get_answers(gw, http, client, payment["id"], "payment.expired")
     assert attempt_status(http, client, payment["id"], attempt["id"]) == "expired"
 
     report = say(gw, attempt, Outcome.SUCCEEDED)
