@@ -528,6 +528,11 @@ class ZalopayAdapter(Adapter):
         must never turn a refund that may have been paid out into FAILED.
         """
         refund_id = previous.extra.get("m_refund_id") or request.extra.get("m_refund_id")
+        if not refund_id and request.requested_at is not None:
+            # The refund call's answer was lost: its id is derived from when it was asked.
+            refund_id = m_refund_id(
+                request.requested_at, self.config.app_id, request.refund_reference
+            )
         if not refund_id:
             raise MalformedMessage("no m_refund_id to query: pass the refund result's extra")
         answer = self._post(QUERY_REFUND_PATH, self.query_refund_fields(refund_id, request.now))

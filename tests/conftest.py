@@ -120,7 +120,9 @@ def app(gw: Gateway, port: int) -> Iterator[Flask]:
 
     application = create_app(gateway=gw, TESTING=True)
     server = make_server("127.0.0.1", port, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield application
     server.shutdown()

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 class PassReport:
     expiry: jobs.JobStats = field(default_factory=jobs.JobStats)
     sync: jobs.JobStats = field(default_factory=jobs.JobStats)
+    refunds: jobs.JobStats = field(default_factory=jobs.JobStats)
     outbox: DeliveryStats = field(default_factory=DeliveryStats)
 
     def summary(self) -> dict[str, Any]:
@@ -40,6 +41,7 @@ class PassReport:
             "resolved": self.expiry.applied + self.sync.applied,
             "still_pending": self.expiry.undecided + self.sync.undecided,
             "provider_unavailable": self.expiry.unavailable + self.sync.unavailable,
+            "refunds_settled": self.refunds.applied,
             "delivered": self.outbox.delivered,
             "delivery_failed": self.outbox.failed,
             "dead": self.outbox.dead,
@@ -48,7 +50,7 @@ class PassReport:
 
     def detail(self) -> dict[str, Any]:
         return {"expiry": asdict(self.expiry), "sync": asdict(self.sync),
-                "outbox": asdict(self.outbox)}
+                "refunds": asdict(self.refunds), "outbox": asdict(self.outbox)}
 
     @property
     def busy(self) -> bool:
@@ -57,10 +59,11 @@ class PassReport:
 
 def run_once(gw: Gateway, *, stop: threading.Event | None = None,
              sender: Sender | None = None) -> PassReport:
-    """Every due job once: expiry, then status sync, then outbox delivery."""
+    """Every due job once: expiry, status sync, refund sync, then outbox delivery."""
     report = PassReport()
     report.expiry = jobs.expire_due(gw, stop=stop)
     report.sync = jobs.sync_due(gw, stop=stop)
+    report.refunds = jobs.sync_refunds(gw, stop=stop)
     report.outbox = deliver_due(gw, stop=stop, sender=sender)
     return report
 

@@ -131,6 +131,7 @@ class Attempt(Base):
 
 class Refund(Base):
     __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_status_next_query", "status", "next_query_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
@@ -144,6 +145,7 @@ class Refund(Base):
     provider_refund_id: Mapped[str | None] = mapped_column(String(64))
     provider_data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(255), default="api")
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the worker asks then
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

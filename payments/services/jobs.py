@@ -43,11 +43,12 @@ from sqlalchemy.orm import Session
 from adapters.base import Outcome, ProviderResult, QueryRequest
 from adapters.errors import AdapterError
 from payments.db import Base, lock_for_update
-from payments.models import Attempt, Payment
+from payments.models import Attempt, Payment, Refund
 from payments.services.attempts import Applied, apply_result, close_attempt, move_payment
 from payments.services.callbacks import query_request
 from payments.services.gateway import Gateway
 from payments.services.locking import lock_payment
+from payments.services.refunds import sync_refund
 from payments.states import AttemptStatus, PaymentStatus
 
 logger = logging.getLogger(__name__)
@@ -313,12 +314,15 @@ def apply_expiry(gw: Gateway, claim: ExpiryClaim, answers: Sequence[Answer],
             stats.count(f"expiry:{result.outcome.value}")
             if result.outcome in (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.CANCELLED):
                 report = apply_result(session, gw, answer.claim.provider, result, source=SOURCE)
+                declined = result.outcome is not Outcome.SUCCEEDED
                 if report.applied is Applied.APPLIED:
                     stats.applied += 1
+                elif report.applied is Applied.AMOUNT_MISMATCH and declined:
+                    pass  # a decline moves no money, whatever amount it names
                 elif report.applied is not Applied.DUPLICATE:
-                    undecided.append(answer)  # e.g. an amount mismatch: flagged, ask again
+                    undecided.append(answer)  # e.g. a success of another amount: flagged
                     continue
-                if result.outcome is not Outcome.SUCCEEDED:
+                if declined:
                     confirmed_unpaid.add(answer.claim.attempt_id)
             elif result.outcome is Outcome.UNKNOWN or grace_over:
                 confirmed_unpaid.add(answer.claim.attempt_id)
@@ -357,4 +361,34 @@ def expire_due(gw: Gateway, *, stop: threading.Event | None = None) -> JobStats:
             answers = [ask(gw, query) for query in claim.queries]
             stats.queried += len(answers)
             apply_expiry(gw, claim, answers, stats)
+    return stats
+
+
+def sync_refunds(gw: Gateway, *, stop: threading.Event | None = None) -> JobStats:
+    """Settle refunds still pending at their provider (asynchronous ones, lost answers).
+
+    A refund is asked about once per sync delay: claiming it moves `next_query_at`, so
+    other workers (SKIP LOCKED on PostgreSQL) and the next pass leave it alone meanwhile.
+    """
+    stats = JobStats()
+    now = gw.now()
+    due = (
+        select(Refund)
+        .where(Refund.status == "pending", Refund.next_query_at <= now)
+        .order_by(Refund.next_query_at)
+        .limit(gw.settings.worker_batch_size)
+    )
+    with gw.sessions.begin() as session:
+        claimed = list(session.scalars(_with_lock(due, session, Refund)))
+        for refund in claimed:
+            refund.next_query_at = now + timedelta(seconds=gw.settings.sync_delay_seconds)
+        ids = [refund.id for refund in claimed]
+    for refund_id in ids:
+        if stop and stop.is_set():
+            break
+        status = sync_refund(gw, refund_id)
+        stats.queried += 1
+        stats.count(f"refund:{status}")
+        if status != "pending":
+            stats.applied += 1
     return stats

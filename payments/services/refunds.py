@@ -14,6 +14,8 @@ the provider may have paid it out. The worker asks again with `sync_refund`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import logging
 from dataclasses import dataclass
 
@@ -168,6 +170,7 @@ def _open_refund(
             created_by=actor,
             created_at=now,
             updated_at=now,
+            next_query_at=now + timedelta(seconds=gw.settings.sync_delay_seconds),
         )
         session.add(refund)
         session.flush()

@@ -456,13 +456,6 @@ def test_refund_is_pending_then_succeeds_through_query_refund(
     assert outbox_types(gw, payment_id).count("refund.succeeded") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a ZaloPay refund whose /v2/refund answer is lost keeps no m_refund_id "
-    "(refunds._note_no_answer stores none, and m_refund_id's yymmdd is the date of the "
-    "first call), so query_refund cannot be asked and the refund stays pending forever; "
-    "remove this mark once the refund's m_refund_id (or its date) survives a lost answer",
-)
 def test_refund_whose_answer_was_lost_is_settled_by_sync_refund(
     app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session,
     monkeypatch: pytest.MonkeyPatch,
@@ -487,3 +480,26 @@ def test_refund_whose_answer_was_lost_is_settled_by_sync_refund(
     assert len(ledger(app).refunds) == 1
 
     assert refunds.sync_refund(gw, pending["id"]) == "succeeded"
+
+
+def test_the_worker_settles_a_pending_refund_after_the_sync_delay(
+    app: Flask, gw: Gateway, base: str, client: ApiClient, browser: requests.Session,
+    clock: Clock,
+) -> None:
+    from webhooks.worker import run_once
+
+    payment_id = _paid_zalopay_payment(base, client, browser)
+    answer = requests.post(f"{base}/api/v1/payments/{payment_id}/refunds",
+                           json={"amount": 50_000, "reason": "Nộp thừa"}, headers=client.headers,
+                           timeout=30)
+    assert answer.json()["status"] == "pending"
+
+    run_once(gw)  # too early: a refund is asked about once per sync delay
+    assert api_get(base, client, payment_id)["refunds"][0]["status"] == "pending"
+
+    clock.advance(seconds=gw.settings.sync_delay_seconds + 1)
+    report = run_once(gw)
+    assert report.refunds.applied == 1
+    got = api_get(base, client, payment_id)
+    assert (got["refunds"][0]["status"], got["refunded_amount"]) == ("succeeded", 50_000)
+    assert outbox_types(gw, payment_id).count("refund.succeeded") == 1
