@@ -264,12 +264,34 @@ def refund(payment_id: str) -> Response:
 
     No session is held here: the service commits the pending refund before it calls the
     provider and records the answer after (201 with the refund, whatever its status).
+    With an Idempotency-Key, a retry never refunds twice: it gets the first answer again.
     """
-    data = parse(RefundCreate, raw_json())
+    body = raw_json()
     client = current_client()
-    refund_id = create_refund(gateway(), client.id, payment_id, data, actor=client.id)
-    session = db()
-    session.expire_all()
-    row = session.get(Refund, refund_id)
-    assert row is not None
-    return json_response(refund_to_dict(row), 201)
+    gw = gateway()
+    key = (request.headers.get("Idempotency-Key") or "").strip() or None
+    if key is not None:
+        fingerprint = idempotency.request_hash({"path": request.path, "body": body})
+        stored = idempotency.claim(gw, client.id, key, fingerprint)
+        if stored is not None:
+            return json_response(stored.body, stored.status)
+    try:
+        data = parse(RefundCreate, body)
+        refund_id = create_refund(gw, client.id, payment_id, data, actor=client.id)
+        session = db()
+        session.expire_all()
+        row = session.get(Refund, refund_id)
+        assert row is not None
+        answer = refund_to_dict(row)
+        session.rollback()  # end the read before storing the answer (SQLite's write lock)
+    except DomainError as exc:
+        if key is not None:
+            idempotency.complete(gw, client.id, key, exc.status, problem_body(exc))
+        raise
+    except BaseException:
+        if key is not None:
+            idempotency.release(gw, client.id, key)
+        raise
+    if key is not None:
+        idempotency.complete(gw, client.id, key, 201, answer)
+    return json_response(answer, 201)

@@ -136,7 +136,7 @@ def build_openapi(server_url: str) -> dict[str, Any]:
             "post": {
                 "summary": "Refund all or part of a paid payment",
                 "operationId": "createRefund",
-                "parameters": [PAYMENT_ID],
+                "parameters": [PAYMENT_ID, idem],
                 "requestBody": _body("RefundCreate"),
                 "responses": {**_ok("RefundOut", "201"), **PROBLEMS},
             },

@@ -433,3 +433,20 @@ class TestAnAsynchronousRefundAtZaloPay:
         assert [e.source for e in events(gw, payment_id, "refund.status")] == ["sync"]
         assert sync_refund(gw, pending["id"]) == "succeeded"  # settled once
         assert outbox_types(gw, payment_id) == ["payment.succeeded", "refund.succeeded"]
+
+
+def test_a_retried_refund_with_the_same_idempotency_key_refunds_once(
+    http: FlaskClient, client: ApiClient, paid: dict[str, Any]
+) -> None:
+    headers = {**client.headers, "Idempotency-Key": "refund-0001"}
+    body = {"amount": 50_000, "reason": "Nộp thừa"}
+    url = f"/api/v1/payments/{paid['id']}/refunds"
+    first = http.post(url, json=body, headers=headers)
+    again = http.post(url, json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.get_json()["id"] == again.get_json()["id"]
+    other = http.post(url, json={**body, "amount": 1_000}, headers=headers)
+    assert other.status_code == 409
+    got = shown(http, client, paid["id"])
+    assert len(got["refunds"]) == 1
+    assert got["refunded_amount"] == 50_000
