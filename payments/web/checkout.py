@@ -16,7 +16,7 @@ from payments.providers import ONLINE_PROVIDERS
 from payments.services.attempts import start_attempt
 from payments.states import PAYABLE, AttemptStatus, PaymentStatus
 from payments.web.context import client_ip, db, gateway
-from payments.web.i18n import PROVIDER_NAMES, pick_lang, t
+from payments.web.i18n import PROVIDER_NAMES, TEXTS, pick_lang, t
 
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
@@ -70,6 +70,16 @@ def _labels(payment: Payment) -> tuple[str | None, str | None]:
             select(Procedure.name).where(Procedure.id == payment.procedure_id)
         )
     return agency_name or None, procedure_name or None
+
+
+def explain(error: DomainError, lang: str) -> str:
+    """The citizen's language first; a provider's own words (often Vietnamese) kept after."""
+    key = "error_" + error.code
+    if key not in TEXTS:
+        return error.detail
+    if error.code == "provider-refused":
+        return f"{t(key, lang)} ({error.detail})"
+    return t(key, lang)
 
 
 @bp.get("/pay/<payment_id>")
@@ -160,7 +170,7 @@ def start(payment_id: str) -> Response:
     except ProviderDown:
         return pay(payment_id, message=t("provider_down", lang), status=503)
     except DomainError as exc:
-        return pay(payment_id, message=exc.detail, status=exc.status)
+        return pay(payment_id, message=explain(exc, lang), status=exc.status)
     attempt = db().get(Attempt, attempt_id)
     assert attempt is not None
     if attempt.redirect_url:

@@ -11,6 +11,18 @@ from adapters.base import VIETNAM_TZ
 from payments.money import format_vnd
 
 TEXTS: dict[str, dict[str, str]] = {
+    "error_invalid-state": {
+        "vi": "Khoản này không thể thanh toán thêm (đã thanh toán, đã hủy hoặc hết hạn).",
+        "en": "This payment can no longer be paid (paid, cancelled or expired).",
+    },
+    "error_provider-refused": {
+        "vi": "Nhà cung cấp từ chối giao dịch. Chưa có khoản tiền nào bị trừ; hãy chọn cách khác.",
+        "en": "The provider refused the payment. Nothing was charged; please choose another way.",
+    },
+    "error_provider-not-available": {
+        "vi": "Phương thức thanh toán này hiện không khả dụng.",
+        "en": "This payment method is not available.",
+    },
     "title": {"vi": "Thanh toán phí, lệ phí", "en": "Pay fees and charges"},
     "agency": {"vi": "Cơ quan", "en": "Agency"},
     "procedure": {"vi": "Thủ tục", "en": "Procedure"},
