@@ -29,11 +29,14 @@ def resolve_agency(session: Session, client: Client, data: PaymentCreate) -> str
         if data.agency_code not in allowed:
             raise Forbidden(f"this client may not act for agency {data.agency_code}")
         return data.agency_code
-    candidates = set(
-        session.scalars(
-            select(Agency.code).join(Procedure).where(Procedure.code == data.procedure_code)
+    candidates = (
+        set(
+            session.scalars(
+                select(Agency.code).join(Procedure).where(Procedure.code == data.procedure_code)
+            )
         )
-    ) & allowed
+        & allowed
+    )
     if len(candidates) == 1:
         return candidates.pop()
     if len(allowed) == 1:
@@ -54,7 +57,11 @@ def check_return_url(client: Client, url: str) -> None:
     if parts.hostname.lower() not in {h.lower() for h in client.return_hosts}:
         raise ValidationFailed(
             "return_url host is not registered for this client",
-            [FieldError("return_url", f"host {parts.hostname} is not one of the client's return hosts")],
+            [
+                FieldError(
+                    "return_url", f"host {parts.hostname} is not one of the client's return hosts"
+                )
+            ],
         )
 
 
@@ -78,8 +85,9 @@ def find_or_record_procedure(session: Session, agency_code: str, code: str) -> P
         select(Procedure).where(Procedure.agency_id == agency.id, Procedure.code == code)
     )
     if procedure is None:
-        procedure = Procedure(agency_id=agency.id, code=code, name="", catalogued=False,
-                              online_payment_enabled=True)
+        procedure = Procedure(
+            agency_id=agency.id, code=code, name="", catalogued=False, online_payment_enabled=True
+        )
         session.add(procedure)
         session.flush()
     return procedure
@@ -119,21 +127,38 @@ def create_payment(
         updated_at=now,
     )
     for position, (name, kind, amount) in enumerate(items):
-        payment.fee_items.append(PaymentFeeItem(position=position, name=name, kind=kind, amount=amount))
+        payment.fee_items.append(
+            PaymentFeeItem(position=position, name=name, kind=kind, amount=amount)
+        )
     session.add(payment)
     session.flush()
-    record_event(session, gw, payment, "payment.created", source=source, actor=client.id,
-                 to_status=PaymentStatus.CREATED.value, detail={"amount": data.amount})
+    record_event(
+        session,
+        gw,
+        payment,
+        "payment.created",
+        source=source,
+        actor=client.id,
+        to_status=PaymentStatus.CREATED.value,
+        detail={"amount": data.amount},
+    )
     return payment
 
 
-def _fee_lines(procedure: Procedure, data: PaymentCreate, today: date) -> list[tuple[str, str, int]]:
+def _fee_lines(
+    procedure: Procedure, data: PaymentCreate, today: date
+) -> list[tuple[str, str, int]]:
     if data.fee_items is not None:
         if sum(item.amount for item in data.fee_items) != data.amount:
             raise ValidationFailed(
                 "fee_items do not add up to amount",
-                [FieldError("fee_items", f"the items add up to "
-                            f"{sum(i.amount for i in data.fee_items)}, not {data.amount}")],
+                [
+                    FieldError(
+                        "fee_items",
+                        f"the items add up to "
+                        f"{sum(i.amount for i in data.fee_items)}, not {data.amount}",
+                    )
+                ],
             )
         return [(i.name, i.kind, i.amount) for i in data.fee_items]
     catalog = fees_in_force(procedure, today) if procedure.catalogued else []
@@ -142,8 +167,14 @@ def _fee_lines(procedure: Procedure, data: PaymentCreate, today: date) -> list[t
         if expected != data.amount:
             raise ValidationFailed(
                 "amount differs from the procedure's fees in force",
-                [FieldError("amount", f"the catalog fees for {procedure.code} add up to "
-                            f"{expected} đồng today; send fee_items when the fee depends on the dossier")],
+                [
+                    FieldError(
+                        "amount",
+                        f"the catalog fees for {procedure.code} add up to "
+                        f"{expected} đồng today; send fee_items when the fee depends on "
+                        "the dossier",
+                    )
+                ],
             )
         return [(i.name, i.kind, i.amount) for i in catalog]
     name = data.description or "Phí, lệ phí"
@@ -187,11 +218,16 @@ def list_payments(
     if filters.date_from:
         stmt = stmt.where(Payment.created_at >= vietnam_day_start(filters.date_from))
     if filters.date_to:
-        stmt = stmt.where(Payment.created_at < vietnam_day_start(filters.date_to + timedelta(days=1)))
+        stmt = stmt.where(
+            Payment.created_at < vietnam_day_start(filters.date_to + timedelta(days=1))
+        )
     if cursor:
         created, last_id = decode_cursor(cursor)
         stmt = stmt.where(
-            or_(Payment.created_at < created, and_(Payment.created_at == created, Payment.id < last_id))
+            or_(
+                Payment.created_at < created,
+                and_(Payment.created_at == created, Payment.id < last_id),
+            )
         )
     stmt = stmt.order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit + 1)
     rows = list(session.scalars(stmt))
@@ -213,7 +249,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         stamp, payment_id = raw.split("|", 1)
         moment = datetime.fromisoformat(stamp)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed("cursor is not valid", [FieldError("cursor", "not a cursor this API issued")]) from exc
+        raise ValidationFailed(
+            "cursor is not valid", [FieldError("cursor", "not a cursor this API issued")]
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment, payment_id
@@ -233,8 +271,22 @@ def cancel_payment(
         raise InvalidState("something was already paid for this payment")
     for attempt in payment.attempts:
         if attempt.status == AttemptStatus.PENDING.value:
-            close_attempt(session, gw, payment, attempt, AttemptStatus.CANCELLED, source="api",
-                          reason="payment cancelled by the portal")
-    move_payment(session, gw, payment, PaymentStatus.CANCELLED, source="api", actor=client.id,
-                 detail={"reason": reason} if reason else None)
+            close_attempt(
+                session,
+                gw,
+                payment,
+                attempt,
+                AttemptStatus.CANCELLED,
+                source="api",
+                reason="payment cancelled by the portal",
+            )
+    move_payment(
+        session,
+        gw,
+        payment,
+        PaymentStatus.CANCELLED,
+        source="api",
+        actor=client.id,
+        detail={"reason": reason} if reason else None,
+    )
     return payment

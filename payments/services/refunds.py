@@ -14,10 +14,9 @@ the provider may have paid it out. The worker asks again with `sync_refund`.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
