@@ -19,7 +19,14 @@ from payments.services.clients import create_client
 from payments.services.gateway import Gateway
 from payments.web.context import EXTENSION
 
-db_cli = AppGroup("db", help="Database migrations.")
+db_cli = AppGroup("db", help="Database migrations and maintenance.")
+
+
+@db_cli.command("analyze")
+def db_analyze() -> None:
+    """Refresh the query planner's statistics (run nightly on SQLite; PostgreSQL autovacuums)."""
+    migrate.analyze(_gw().settings.database_url)
+    click.echo("statistics refreshed", err=True)
 clients_cli = AppGroup("clients", help="Portal API clients.")
 users_cli = AppGroup("users", help="Staff accounts.")
 
@@ -34,6 +41,7 @@ def _gw() -> Gateway:
 def db_upgrade(revision: str) -> None:
     """Apply migrations (seeds nothing)."""
     migrate.upgrade(_gw().settings.database_url, revision)
+    migrate.analyze(_gw().settings.database_url)
     click.echo(f"database at {revision}", err=True)
 
 

@@ -8,7 +8,6 @@ BEGIN IMMEDIATE serialises it (a smaller run, to keep the suite quick).
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -63,12 +62,10 @@ def test_four_workers_send_each_due_message_exactly_once(
                 sender.close()
 
         threads = [threading.Thread(target=work, args=(n,)) for n in range(WORKERS)]
-        started = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
-        elapsed = time.monotonic() - started
         for worker_gw in gateways:
             worker_gw.sessions.kw["bind"].dispose()
 
@@ -89,6 +86,3 @@ def test_four_workers_send_each_due_message_exactly_once(
     assert statuses == {"delivered": count}
     assert tries == count
     assert max_tries == 1
-    print(f"\n{WORKERS} workers, {count} messages: {elapsed:.2f} s, "
-          f"{count / elapsed:.0f} deliveries/s, per worker {sent}")
-    assert elapsed < 60
