@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 
 from adapters._crypto import hmac_sha256_hex, same_hex
 from adapters._http import post_json
+from adapters._json import as_int, reject_duplicate_keys
 from adapters.base import (
     Ack,
     AckResponse,
@@ -106,7 +107,6 @@ REFUND_UNRESOLVED_CODES: frozenset[int] = frozenset({40, 41, 99})
 ORDER_INFO_MAX = 255  # String(255) in MoMo's create table
 MAX_CALLBACK_BYTES = 64 * 1024  # an IPN is ~600 bytes; refuse to parse megabytes
 _ORDER_ID_RE = re.compile(r"[0-9a-zA-Z]([-_.]*[0-9a-zA-Z]+)*")  # MoMo's own orderId regex
-_INT_RE = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: int() would take "٣" too
 
 _ACK_MESSAGES: dict[Ack, str] = {
     Ack.INVALID_SIGNATURE: "invalid signature",
@@ -215,27 +215,6 @@ def millis_to_datetime(millis: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(milliseconds=rest)
 
 
-def _as_int(value: object) -> int:
-    """A JSON integer, or a string of ASCII digits (query strings carry only text)."""
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INT_RE.fullmatch(value):
-        return int(value)
-    raise ValueError(f"not an integer: {value!r}")
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Two parsers may keep different copies of a repeated key: accept neither."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 # -- the adapter --------------------------------------------------------------------------
 
 
@@ -325,7 +304,7 @@ class MomoAdapter(Adapter):
             raise MalformedMessage("IPN body too large")
         try:
             data = json.loads(
-                request.body.decode("utf-8-sig"), object_pairs_hook=_reject_duplicate_keys
+                request.body.decode("utf-8-sig"), object_pairs_hook=reject_duplicate_keys
             )
         except (UnicodeDecodeError, ValueError) as exc:
             raise MalformedMessage(f"IPN body is not JSON: {exc}") from None
@@ -386,10 +365,10 @@ class MomoAdapter(Adapter):
         if not isinstance(partner_code, str):
             raise MalformedMessage("IPN partnerCode must be text")
         try:
-            amount = _as_int(signed["amount"])
-            trans_id = _as_int(signed["transId"])
-            result_code = _as_int(signed["resultCode"])
-            response_time = _as_int(signed["responseTime"])
+            amount = as_int(signed["amount"])
+            trans_id = as_int(signed["transId"])
+            result_code = as_int(signed["resultCode"])
+            response_time = as_int(signed["responseTime"])
         except ValueError as exc:
             raise MalformedMessage(f"IPN number field: {exc}") from None
         if amount < 0 or trans_id < 0 or response_time < 0:
@@ -457,9 +436,9 @@ class MomoAdapter(Adapter):
             return ProviderResult(order_id, Outcome.UNKNOWN, None, str(code), message)
         outcome = outcome_for(code)
         try:
-            amount = _as_int(answer["amount"]) if "amount" in answer else None
-            trans_id = _as_int(answer.get("transId", 0))
-            last_updated = _as_int(answer["lastUpdated"]) if "lastUpdated" in answer else None
+            amount = as_int(answer["amount"]) if "amount" in answer else None
+            trans_id = as_int(answer.get("transId", 0))
+            last_updated = as_int(answer["lastUpdated"]) if "lastUpdated" in answer else None
         except ValueError as exc:
             raise ProviderUnavailable(f"MoMo query answer unreadable: {exc}") from None
         return ProviderResult(
@@ -495,7 +474,7 @@ class MomoAdapter(Adapter):
         """Refund (part of) a paid order. orderId is the refund's own new reference;
         transId is MoMo's id of the payment being refunded."""
         txn = request.provider_txn_id or ""
-        if not _INT_RE.fullmatch(txn) or int(txn) <= 0:
+        if not txn.isascii() or not txn.isdigit() or int(txn) <= 0:
             raise ValueError("a MoMo refund needs the payment's numeric transId")
         amount = request.amount
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -519,7 +498,7 @@ class MomoAdapter(Adapter):
             self._expect_echo(answer, "orderId", request.refund_reference, REFUND_PATH)
             self._expect_amount(answer, amount, REFUND_PATH, optional=True)
             try:
-                refund_id: str | None = str(_as_int(answer.get("transId")))
+                refund_id: str | None = str(as_int(answer.get("transId")))
             except ValueError:
                 refund_id = None  # the refund happened; its MoMo id is only a convenience
             return RefundResult(
@@ -545,12 +524,12 @@ class MomoAdapter(Adapter):
         if not isinstance(order_id, str) or not order_id.strip():
             raise MalformedMessage("statement row has no orderId")
         try:
-            amount = _as_int(_strip(row.get("amount")))
+            amount = as_int(_strip(row.get("amount")))
             trans = row.get("transId")
-            trans_id = str(_as_int(_strip(trans))) if trans not in (None, "") else None
+            trans_id = str(as_int(_strip(trans))) if trans not in (None, "") else None
             when = row.get("responseTime")
             occurred_at = (
-                millis_to_datetime(_as_int(_strip(when))) if when not in (None, "") else None
+                millis_to_datetime(as_int(_strip(when))) if when not in (None, "") else None
             )
         except ValueError as exc:
             raise MalformedMessage(f"statement row {order_id}: {exc}") from None
@@ -573,7 +552,7 @@ class MomoAdapter(Adapter):
     @staticmethod
     def _result_code(answer: Mapping[str, Any], path: str) -> int:
         try:
-            return _as_int(answer.get("resultCode"))
+            return as_int(answer.get("resultCode"))
         except ValueError:
             raise ProviderUnavailable(f"MoMo {path} answered without a resultCode") from None
 
@@ -594,7 +573,7 @@ class MomoAdapter(Adapter):
         if optional and "amount" not in answer:
             return
         try:
-            echoed = _as_int(answer.get("amount"))
+            echoed = as_int(answer.get("amount"))
         except ValueError:
             raise ProviderUnavailable(f"MoMo {path} answered without a readable amount") from None
         if echoed != sent:

@@ -72,6 +72,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from adapters._crypto import hmac_sha256_hex, same_hex
+from adapters._json import reject_duplicate_keys
 from adapters.base import (
     VIETNAM_TZ,
     Ack,
@@ -383,7 +384,7 @@ class VietqrAdapter(Adapter):
         if len(raw) > MAX_CALLBACK_BYTES:
             raise MalformedMessage("webhook body is too large")
         try:
-            body = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+            body = json.loads(raw.decode("utf-8"), object_pairs_hook=reject_duplicate_keys)
         except (UnicodeDecodeError, ValueError) as exc:
             raise MalformedMessage(f"webhook body is not JSON: {exc}") from None
         if not isinstance(body, dict):
@@ -452,15 +453,6 @@ def _amount(value: object) -> int:
     if isinstance(value, str) and _DIGITS_RE.fullmatch(value):
         return int(value)
     raise ValueError(f"not an integer of đồng: {value!r}")
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
 
 
 def _text(value: object) -> str:
