@@ -180,14 +180,32 @@ class SandboxAdapter(Adapter):
         )
         if not self.verify(answer):
             raise ProviderUnavailable("sandbox refund answer has a bad signature")
-        code = str(answer.get("code", ""))
+        return self._refund_result(answer)
+
+    def query_refund(self, request: RefundRequest, previous: RefundResult) -> RefundResult:
+        """Ask the sandbox's books about a refund whose answer was lost (or still pending)."""
+        fields = {"refund_reference": request.refund_reference, "request_id": request.request_id}
+        answer = post_json(
+            f"{self.config.api_url}/refund-status",
+            {**fields, "signature": self.sign(fields)},
+            timeout=self.config.timeout,
+        )
+        if not self.verify(answer):
+            raise ProviderUnavailable("sandbox refund-status answer has a bad signature")
+        if answer.get("status") == "not_found":
+            # The refund never reached the sandbox: nothing was paid out, so it failed.
+            return RefundResult(RefundOutcome.FAILED, "91", str(answer.get("message", "")))
+        return self._refund_result(answer)
+
+    @staticmethod
+    def _refund_result(answer: Mapping[str, Any]) -> RefundResult:
         outcome = {
             "succeeded": RefundOutcome.SUCCEEDED,
             "pending": RefundOutcome.PENDING,
         }.get(str(answer.get("status")), RefundOutcome.FAILED)
         return RefundResult(
             outcome=outcome,
-            result_code=code,
+            result_code=str(answer.get("code", "")),
             message=str(answer.get("message", "")),
             provider_refund_id=str(answer.get("refund_id") or "") or None,
         )

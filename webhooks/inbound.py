@@ -11,6 +11,7 @@ import logging
 
 from flask import Blueprint, Response, abort, request
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters.base import Ack, Adapter, InboundRequest
 from adapters.errors import InvalidSignature, MalformedMessage
@@ -103,7 +104,12 @@ def callback(provider: str) -> Response:
     if adapter is None:
         abort(404)
     try:
-        ack, _ = receive(gw, provider, inbound_from_flask())
+        inbound = inbound_from_flask()
+    except RequestEntityTooLarge:
+        logger.warning("%s callback: body over the size limit, refused", provider)
+        return answer(adapter, Ack.MALFORMED)  # resending the same body can never succeed
+    try:
+        ack, _ = receive(gw, provider, inbound)
     except Exception:
         logger.exception("%s callback: unexpected error", provider)
         ack = Ack.RETRY

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import requests
 from flask import Blueprint, Response, abort, redirect, render_template, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from adapters.sandbox import (
     MAGIC_AMOUNT_MISMATCH,
@@ -29,7 +30,7 @@ from adapters.sandbox import (
     magic,
 )
 from payments.db import lock_for_update
-from payments.models import SandboxTransaction
+from payments.models import SandboxRefund, SandboxTransaction
 from payments.web.context import gateway
 
 logger = logging.getLogger(__name__)
@@ -105,24 +106,34 @@ def choose() -> Response:
 def record(
     reference: str, amount: int, status: str, code: str, now: datetime
 ) -> SandboxTransaction:
-    with gateway().sessions.begin() as session:
-        txn = session.get(SandboxTransaction, reference)
-        if txn is None:
-            txn = SandboxTransaction(
-                reference=reference,
-                amount=amount,
-                status=status,
-                code=code,
-                transaction_id=f"SBX{secrets.randbelow(10**10):010d}",
-                created_at=now,
-            )
-            session.add(txn)
-        elif txn.status != "paid":
-            txn.status, txn.code, txn.amount = status, code, amount
-        txn.paid_at = now if txn.status == "paid" else None
-        session.flush()
-        session.expunge(txn)
-        return txn
+    """Write the outcome to the sandbox's books; a double click lands on the same row."""
+    for attempt in range(2):
+        try:
+            with gateway().sessions.begin() as session:
+                stmt = select(SandboxTransaction).where(SandboxTransaction.reference == reference)
+                if lock_for_update(session):
+                    stmt = stmt.with_for_update()
+                txn = session.scalars(stmt).one_or_none()
+                if txn is None:
+                    txn = SandboxTransaction(
+                        reference=reference,
+                        amount=amount,
+                        status=status,
+                        code=code,
+                        transaction_id=f"SBX{secrets.randbelow(10**10):010d}",
+                        created_at=now,
+                    )
+                    session.add(txn)
+                elif txn.status != "paid":
+                    txn.status, txn.code, txn.amount = status, code, amount
+                txn.paid_at = now if txn.status == "paid" else None
+                session.flush()
+                session.expunge(txn)
+                return txn
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def send_callback(url: str, result: dict[str, str]) -> None:
@@ -183,9 +194,17 @@ def api_query() -> Response:
 
 @bp.post("/api/refund")
 def api_refund() -> Response:
+    """Refund by our refund reference: asked twice, it answers the first result again."""
     data = api_request()
-    amount = int(str(data.get("amount", "0")))
+    refund_reference = str(data.get("refund_reference", ""))
+    try:
+        amount = int(str(data.get("amount", "0")))
+    except ValueError:
+        abort(400, "amount must be an integer")
     with gateway().sessions.begin() as session:
+        done = session.get(SandboxRefund, refund_reference)
+        if done is not None:
+            return refund_answer(done)
         # lock the ledger row: concurrent refunds must not lose an update (or over-refund)
         stmt = select(SandboxTransaction).where(
             SandboxTransaction.reference == str(data.get("reference", ""))
@@ -194,19 +213,38 @@ def api_refund() -> Response:
             stmt = stmt.with_for_update()
         txn = session.scalars(stmt).one_or_none()
         if txn is None or txn.status != "paid":
-            return signed_json(
-                {"status": "failed", "code": "91", "message": "Giao dịch không hợp lệ để hoàn"}
-            )
-        if txn.refunded_amount + amount > txn.amount:
-            return signed_json(
-                {"status": "failed", "code": "94", "message": "Số tiền hoàn vượt quá số đã thu"}
-            )
-        txn.refunded_amount += amount
-        return signed_json(
-            {
-                "status": "succeeded",
-                "code": "00",
-                "message": "Hoàn tiền thành công",
-                "refund_id": f"SBR{secrets.randbelow(10**10):010d}",
-            }
+            outcome = ("failed", "91", "Giao dịch không hợp lệ để hoàn")
+        elif txn.refunded_amount + amount > txn.amount:
+            outcome = ("failed", "94", "Số tiền hoàn vượt quá số đã thu")
+        else:
+            txn.refunded_amount += amount
+            outcome = ("succeeded", "00", "Hoàn tiền thành công")
+        row = SandboxRefund(
+            refund_reference=refund_reference,
+            reference=str(data.get("reference", "")),
+            amount=amount,
+            status=outcome[0],
+            code=outcome[1],
+            message=outcome[2],
+            refund_id=f"SBR{secrets.randbelow(10**10):010d}" if outcome[0] == "succeeded" else "",
         )
+        session.add(row)
+        return refund_answer(row)
+
+
+@bp.post("/api/refund-status")
+def api_refund_status() -> Response:
+    data = api_request()
+    with gateway().sessions() as session:
+        row = session.get(SandboxRefund, str(data.get("refund_reference", "")))
+        if row is None:
+            return signed_json(
+                {"status": "not_found", "code": "91", "message": "Không có lệnh hoàn"}
+            )
+        return refund_answer(row)
+
+
+def refund_answer(row: SandboxRefund) -> Response:
+    return signed_json(
+        {"status": row.status, "code": row.code, "message": row.message, "refund_id": row.refund_id}
+    )

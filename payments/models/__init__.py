@@ -5,7 +5,7 @@ from payments.models.catalog import Agency, FeeItem, Procedure
 from payments.models.client import Client, ClientAgency, IdempotencyKey
 from payments.models.outbox import Outbox, OutboxDelivery
 from payments.models.payment import Attempt, Payment, PaymentFeeItem, Refund
-from payments.models.sandbox import SandboxTransaction
+from payments.models.sandbox import SandboxRefund, SandboxTransaction
 from payments.models.user import StaffUser
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Procedure",
     "ProviderCallback",
     "Refund",
+    "SandboxRefund",
     "SandboxTransaction",
     "StaffUser",
 ]

@@ -25,3 +25,18 @@ class SandboxTransaction(Base):
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SandboxRefund(Base):
+    """A refund the sandbox took, by our refund reference: retries never refund twice."""
+
+    __tablename__ = "sandbox_refunds"
+
+    refund_reference: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # succeeded | failed
+    code: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(String(255), default="")
+    refund_id: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

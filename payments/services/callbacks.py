@@ -19,6 +19,11 @@ logger = logging.getLogger(__name__)
 SENSITIVE_HEADERS = {"authorization", "cookie"}
 
 
+def storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL: keep everything else byte for byte, mark the NULs."""
+    return text.replace("\x00", "\ufffd")
+
+
 def store_callback(
     gw: Gateway, provider: str, kind: str, inbound: InboundRequest, query_string: str
 ) -> int:
@@ -28,10 +33,12 @@ def store_callback(
             provider=provider,
             kind=kind,
             method=inbound.method,
-            query_string=query_string,
-            body=inbound.body.decode("utf-8", errors="replace"),
+            query_string=storable(query_string),
+            body=storable(inbound.body.decode("utf-8", errors="replace")),
             headers={
-                k: v for k, v in inbound.headers.items() if k.lower() not in SENSITIVE_HEADERS
+                storable(k): storable(v)
+                for k, v in inbound.headers.items()
+                if k.lower() not in SENSITIVE_HEADERS
             },
             remote_addr=inbound.remote_addr,
             received_at=gw.now(),

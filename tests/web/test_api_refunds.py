@@ -450,3 +450,52 @@ def test_a_retried_refund_with_the_same_idempotency_key_refunds_once(
     got = shown(http, client, paid["id"])
     assert len(got["refunds"]) == 1
     assert got["refunded_amount"] == 50_000
+
+
+def test_a_refund_whose_answer_was_lost_is_settled_by_the_worker_without_refunding_twice(
+    gw: Gateway, http: FlaskClient, client: ApiClient, paid: dict[str, Any], clock: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adapters.errors import ProviderUnavailable
+    from webhooks.worker import run_once
+
+    adapter = gw.adapters["sandbox"]
+    real_refund = adapter.refund
+
+    def answer_lost(request: Any) -> Any:
+        real_refund(request)  # the sandbox pays out; its answer never reaches us
+        raise ProviderUnavailable("read timed out")
+
+    monkeypatch.setattr(adapter, "refund", answer_lost)
+    problem(refund(http, client, paid["id"], 60_000), 503)
+    seen = shown(http, client, paid["id"])
+    assert sandbox_ledger(gw, seen).refunded_amount == 60_000
+    monkeypatch.undo()
+
+    clock.advance(seconds=gw.settings.sync_delay_seconds + 1)
+    run_once(gw)
+
+    seen = shown(http, client, paid["id"])
+    assert [(r["amount"], r["status"]) for r in seen["refunds"]] == [(60_000, "succeeded")]
+    assert seen["refunded_amount"] == 60_000
+    assert sandbox_ledger(gw, seen).refunded_amount == 60_000  # asked, not paid out again
+    assert outbox_types(gw, paid["id"]).count("refund.succeeded") == 1
+
+
+def test_a_refund_that_never_reached_the_provider_ends_failed_after_the_worker_asks(
+    gw: Gateway, http: FlaskClient, client: ApiClient, paid: dict[str, Any], clock: Any
+) -> None:
+    from webhooks.worker import run_once
+
+    working = gw.adapters["sandbox"]
+    unreachable_sandbox(gw)
+    problem(refund(http, client, paid["id"], 60_000), 503)
+    gw.adapters["sandbox"] = working
+
+    clock.advance(seconds=gw.settings.sync_delay_seconds + 1)
+    run_once(gw)
+
+    seen = shown(http, client, paid["id"])
+    assert [(r["amount"], r["status"]) for r in seen["refunds"]] == [(60_000, "failed")]
+    assert seen["refunded_amount"] == 0
+    assert outbox_types(gw, paid["id"]).count("refund.failed") == 1
