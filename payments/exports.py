@@ -1,10 +1,13 @@
 """CSV and XLSX files of the reports, for finance staff who work in Excel.
 
-- The same columns in both, in the order of the JSON ROW (CONTRACT.md), under Vietnamese
-  headers; the totals row comes last.
-- CSV: UTF-8 with a BOM (so Excel recognises the encoding), comma-separated, CRLF; numbers
+- The same columns in both, in the order of the JSON ROW (CONTRACT.md); the totals row
+  comes last.
+- CSV is for programs as much as for people: its header is the ROW keys of CONTRACT.md
+  (`key`, `label`, `paid_count`, …, `meets_target`), values as in the JSON (`true`/`false`);
+  UTF-8 with a BOM (so Excel recognises the encoding), comma-separated, CRLF; numbers
   without thousands separators, the share with a dot and one decimal, empty when there
   is nothing to divide by.
+- XLSX is for finance staff: the same columns under Vietnamese headers.
 - XLSX: a summary sheet, one sheet per agency, and an information sheet (period, basis,
   target, when it was made — in Vietnam time — and what each column means); amounts and
   counts are numbers formatted `#,##0`, shares `0.0`, dates `DD/MM/YYYY`.
@@ -130,14 +133,13 @@ def _share_values(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in SHARE_COLUMNS]
     share = row["online_share_percent"]
     values[8] = "" if share is None else f"{share:.1f}"
-    values[9] = yes_no(row["meets_target"])
+    values[9] = "true" if row["meets_target"] else "false"
     return values
 
 
 def share_csv(report: dict[str, Any]) -> bytes:
-    header = share_headers(report["group_by"], report["target_percent"])
     rows = [*report["rows"], report["totals"]]
-    return _csv(header, (_share_values(r) for r in rows))
+    return _csv(SHARE_COLUMNS, (_share_values(r) for r in rows))
 
 
 def _coverage_values(row: dict[str, Any]) -> list[Any]:

@@ -23,8 +23,8 @@ bp.before_request(api.require_client)
 
 FORMATS = ("json", "csv", "xlsx")
 EARLIEST = date(2000, 1, 1)
-LATEST = date(2099, 12, 31)
-MAX_DAYS = 3700  # about ten years: enough for any report, bounded for the month series
+LATEST = date(9999, 12, 31)
+MAX_DAYS = 36600  # a century: a `to` far in the future is accepted, the month series stays bounded
 
 
 def _choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str,
@@ -62,7 +62,7 @@ def parse_period(args: Mapping[str, str], errors: list[FieldError]) -> Period | 
         errors.append(FieldError("to", "must not be before from"))
         return None
     if (last - first).days >= MAX_DAYS:
-        errors.append(FieldError("to", "the period may cover at most ten years"))
+        errors.append(FieldError("to", "the period may cover at most a hundred years"))
         return None
     return Period(first, last)
 

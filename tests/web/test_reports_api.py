@@ -101,9 +101,7 @@ def test_csv_has_a_bom_and_round_trips(http: FlaskClient, viewer: ApiClient) -> 
     assert response.headers["Content-Disposition"].startswith("attachment; filename=")
     assert response.data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"), newline="")))
-    assert rows[0][:3] == ["Mã thủ tục", "Tên thủ tục", "Số giao dịch đã thanh toán"]
-    assert rows[0][-1] == "Đạt chỉ tiêu 30%"
-    assert len(rows[0]) == len(ROW_KEYS)
+    assert rows[0] == list(ROW_KEYS)  # the contract's ROW keys, for programs reading by name
     body = get(http, viewer, path).get_json()
     expected = [*body["rows"], body["totals"]]
     assert len(rows) == 1 + len(expected)
@@ -111,7 +109,7 @@ def test_csv_has_a_bom_and_round_trips(http: FlaskClient, viewer: ApiClient) -> 
         assert line[0] == row["key"] and line[1] == row["label"]
         assert [int(v) for v in line[2:8]] == [row[k] for k in ROW_KEYS[2:8]]
         assert float(line[8]) == row["online_share_percent"]
-        assert line[9] == ("Đạt" if row["meets_target"] else "Chưa đạt")
+        assert line[9] == ("true" if row["meets_target"] else "false")
     assert rows[2][1] == "Cấp Phiếu lý lịch tư pháp"  # Vietnamese survives the trip
 
 
@@ -169,7 +167,7 @@ def test_xlsx_by_month_keeps_every_agency_sheet_by_month(http: FlaskClient,
         ("from=2026-11-1&to=2026-11-30", ["from"]),
         ("from=2026-12-01&to=2026-11-30", ["to"]),
         ("from=1999-12-31&to=2026-11-30", ["from"]),
-        ("from=2000-01-01&to=2099-12-31", ["to"]),  # longer than ten years
+        ("from=2000-01-01&to=2200-12-31", ["to"]),  # longer than a hundred years
         (f"{NOV}&group_by=week", ["group_by"]),
         (f"{NOV}&basis=created_at", ["basis"]),
         (f"{NOV}&format=pdf", ["format"]),
