@@ -146,7 +146,7 @@ def _coverage_values(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in COVERAGE_COLUMNS]
     for i in (4, 6, 8):
         values[i] = "" if values[i] is None else f"{values[i]:.1f}"
-    values[9] = yes_no(row["meets_target"])
+    values[9] = "true" if row["meets_target"] else "false"
     values[10] = "; ".join(p["code"] for p in row["short"])
     values[11] = "; ".join(p["code"] for p in row["uncatalogued"])
     return values
@@ -154,7 +154,7 @@ def _coverage_values(row: dict[str, Any]) -> list[Any]:
 
 def coverage_csv(report: dict[str, Any]) -> bytes:
     rows = [*report["rows"], report["totals"]]
-    return _csv(COVERAGE_HEADERS, (_coverage_values(r) for r in rows))
+    return _csv(COVERAGE_COLUMNS, (_coverage_values(r) for r in rows))
 
 
 # -- XLSX -------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ COVERAGE_NOTES: Final = (
 
 def _coverage_cells(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in COVERAGE_COLUMNS]
-    values[9] = yes_no(row["meets_target"])
+    values[9] = "true" if row["meets_target"] else "false"
     values[10] = "; ".join(p["code"] for p in row["short"])
     values[11] = "; ".join(p["code"] for p in row["uncatalogued"])
     return values

@@ -257,7 +257,7 @@ def test_coverage_json_csv_xlsx(http: FlaskClient, viewer: ApiClient) -> None:
     csv_body = get(http, viewer, f"/api/v1/reports/coverage?{NOV}&format=csv")
     assert csv_body.data.startswith(b"\xef\xbb\xbf")
     lines = list(csv.reader(io.StringIO(csv_body.data.decode("utf-8-sig"), newline="")))
-    assert lines[0][0] == "Mã cơ quan" and lines[1][0] == A and lines[-1][0] == "total"
+    assert lines[0][0] == "key" and lines[1][0] == A and lines[-1][0] == "total"
     assert len(lines[0]) == 12
     xlsx = get(http, viewer, f"/api/v1/reports/coverage?{NOV}&format=xlsx")
     wb = load_workbook(io.BytesIO(xlsx.data))
