@@ -88,9 +88,10 @@ def create_client(
 
 
 def authenticate(session: Session, authorization: str | None) -> Client:
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, key = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():  # schemes are case-insensitive (RFC 9110)
         raise Unauthorized("send 'Authorization: Bearer <api_key>'")
-    key = authorization.removeprefix("Bearer ").strip()
+    key = key.strip()
     client = session.scalar(select(Client).where(Client.api_key_hash == hash_key(key)))
     if client is None:
         raise Unauthorized("the API key is not valid")

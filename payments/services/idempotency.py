@@ -102,3 +102,20 @@ def release(gw: Gateway, client_id: str, key: str) -> None:
         )
         if row is not None and row.state != "done":
             session.delete(row)
+
+
+REFUSED_BEFORE_WORK = frozenset({400, 401, 403, 404, 422})
+"""Answers given before anything was done: the key is freed for the corrected request."""
+
+
+def settle(gw: Gateway, client_id: str, key: str, status: int, body: dict[str, Any]) -> None:
+    """After an error: free the key when the request was refused as invalid, else store it.
+
+    As with other payment APIs, a request that failed validation did nothing, so the
+    portal may fix it and send it again under the same key; a conflict with the payment's
+    state (409) or a provider's refusal is an answer to keep and replay.
+    """
+    if status in REFUSED_BEFORE_WORK:
+        release(gw, client_id, key)
+    else:
+        complete(gw, client_id, key, status, body)

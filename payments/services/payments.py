@@ -266,7 +266,7 @@ def cancel_payment(
     if status is PaymentStatus.CANCELLED:
         return payment
     if status not in (PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.FAILED):
-        raise InvalidState(f"a {status.value} payment cannot be cancelled")
+        raise InvalidState(f"the payment is {status.value}; it cannot be cancelled")
     if any(a.status == AttemptStatus.SUCCEEDED.value for a in payment.attempts):
         raise InvalidState("something was already paid for this payment")
     for attempt in payment.attempts:

@@ -54,4 +54,4 @@ def init_app(app: Flask, gw: Gateway) -> None:
 
 
 def _wants_problem() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/webhooks/"))

@@ -144,7 +144,11 @@ def create() -> Response:
         session = db()
         payment = create_payment(session, gw, client, data)
         if data.counter is not None:
-            record_counter(session, gw, payment, data.counter, actor=client.id)
+            try:
+                record_counter(session, gw, payment, data.counter, actor=client.id)
+            except ValidationFailed as exc:  # name the field as the portal sent it
+                exc.errors = [FieldError(f"counter.{e.field}", e.message) for e in exc.errors]
+                raise
         session.flush()
         answer = payment_to_dict(payment, gw.checkout_url(payment.id))
         if key is not None:
@@ -155,7 +159,7 @@ def create() -> Response:
     except DomainError as exc:
         db().rollback()
         if key is not None:
-            idempotency.complete(gw, client.id, key.strip(), exc.status, problem_body(exc))
+            idempotency.settle(gw, client.id, key.strip(), exc.status, problem_body(exc))
         raise
     except BaseException:
         db().rollback()
@@ -286,7 +290,7 @@ def refund(payment_id: str) -> Response:
         session.rollback()  # end the read before storing the answer (SQLite's write lock)
     except DomainError as exc:
         if key is not None:
-            idempotency.complete(gw, client.id, key, exc.status, problem_body(exc))
+            idempotency.settle(gw, client.id, key, exc.status, problem_body(exc))
         raise
     except BaseException:
         if key is not None:

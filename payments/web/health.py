@@ -18,8 +18,13 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     try:
-        db().execute(text("SELECT 1"))
+        revision = db().execute(text("SELECT version_num FROM alembic_version")).scalar()
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        body = {"status": "unavailable", "database": type(exc).__name__}
+        body = {"status": "unavailable", "database": type(exc).__name__,
+                "hint": "is the database reachable, and migrated (feegate db upgrade)?"}
         return Response(json.dumps(body), status=503, mimetype="application/json")
-    return Response(json.dumps({"status": "ok", "database": "ok"}), mimetype="application/json")
+    if revision is None:
+        body = {"status": "unavailable", "database": "not migrated (feegate db upgrade)"}
+        return Response(json.dumps(body), status=503, mimetype="application/json")
+    body = {"status": "ok", "database": "ok", "schema": revision}
+    return Response(json.dumps(body), mimetype="application/json")

@@ -47,7 +47,10 @@ def problem_body(error: DomainError) -> dict[str, Any]:
 
 
 def from_domain(error: DomainError) -> Response:
-    return problem(error.status, error.code, error.title, error.detail, error.errors)
+    response = problem(error.status, error.code, error.title, error.detail, error.errors)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="feegate"'
+    return response
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:

@@ -173,3 +173,16 @@ def test_twenty_concurrent_creates_with_one_key_make_exactly_one_payment(
         (key,) = session.query(IdempotencyKey).all()
         assert (key.state, key.response_status, key.payment_id) == ("done", 201, payment.id)
     assert created[0]["id"] == payment.id
+
+
+def test_a_request_refused_as_invalid_frees_its_key_for_the_corrected_request(
+    http: FlaskClient, gw: Gateway
+) -> None:
+    client = make_api_client(gw)
+    headers = {**client.headers, "Idempotency-Key": "dossier-0042"}
+    refused = http.post("/api/v1/payments", json=payment_body(amount=0), headers=headers)
+    assert refused.status_code == 422
+    fixed = http.post("/api/v1/payments", json=payment_body(), headers=headers)
+    assert fixed.status_code == 201
+    replay = http.post("/api/v1/payments", json=payment_body(), headers=headers)
+    assert replay.status_code == 201 and replay.get_json()["id"] == fixed.get_json()["id"]
