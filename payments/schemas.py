@@ -43,6 +43,14 @@ class CounterIn(Strict):
 
 
 class PaymentCreate(Strict):
+    """A fee obligation for one dossier.
+
+    Without `fee_items`, a catalogued procedure's fee lines in force today must add up to
+    `amount` (422 otherwise) and become the payment's lines; a procedure whose online
+    payment is disabled is refused (422) unless `counter` records it as paid at the
+    counter; a procedure code not in the catalog yet is accepted and marked uncatalogued.
+    """
+
     reference: Annotated[StrictStr, Field(min_length=1, max_length=128, description="dossier code")]
     procedure_code: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     agency_code: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None

@@ -11,7 +11,7 @@ from payments.errors import DomainError
 from payments.services.gateway import Gateway
 from payments.web import api, checkout, demo, health, reports_api
 from payments.web.context import EXTENSION, close_session
-from payments.web.i18n import FILTERS
+from payments.web.i18n import FILTERS, pick_lang, t
 from payments.web.problems import from_domain, problem
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,9 @@ def init_app(app: Flask, gw: Gateway) -> None:
         status = exc.code or 500
         if _wants_problem():
             return problem(status, "http-" + str(status), exc.name, exc.description or exc.name)
-        return checkout.render_message("error", exc.description or exc.name, status)
+        lang = pick_lang(request.args.get("lang"))
+        message = t("not_found", lang) if status == 404 else t("error_http", lang)
+        return checkout.render_message("error", message, status)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -16,7 +16,7 @@ from payments.providers import ONLINE_PROVIDERS
 from payments.services.attempts import start_attempt
 from payments.states import PAYABLE, AttemptStatus, PaymentStatus
 from payments.web.context import client_ip, db, gateway
-from payments.web.i18n import PROVIDER_NAMES, TEXTS, pick_lang, t
+from payments.web.i18n import TEXTS, pick_lang, provider_names, t
 
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
@@ -39,7 +39,7 @@ def page_context(default_lang: str | None = None, **extra: Any) -> dict[str, Any
         "lang": lang,
         "t": lambda key: t(key, lang),
         "lang_url": lang_url,
-        "provider_names": PROVIDER_NAMES,
+        "provider_names": provider_names(lang),
         **extra,
     }
 

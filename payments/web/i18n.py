@@ -11,6 +11,10 @@ from adapters.base import VIETNAM_TZ
 from payments.money import format_vnd
 
 TEXTS: dict[str, dict[str, str]] = {
+    "error_http": {
+        "vi": "Yêu cầu không hợp lệ. Vui lòng quay lại trang trước.",
+        "en": "The request could not be handled. Please go back.",
+    },
     "error_invalid-state": {
         "vi": "Khoản này không thể thanh toán thêm (đã thanh toán, đã hủy hoặc hết hạn).",
         "en": "This payment can no longer be paid (paid, cancelled or expired).",
@@ -116,6 +120,18 @@ PROVIDER_NAMES = {
     "sandbox": "Sandbox (thử nghiệm)",
     "counter": "Tại quầy",
 }
+
+PROVIDER_NAMES_EN = {
+    **PROVIDER_NAMES,
+    "momo": "MoMo wallet",
+    "vietqr": "VietQR (bank transfer)",
+    "sandbox": "Sandbox (test)",
+    "counter": "At the counter",
+}
+
+
+def provider_names(lang: str) -> dict[str, str]:
+    return PROVIDER_NAMES_EN if lang == "en" else PROVIDER_NAMES
 
 
 def pick_lang(value: str | None) -> str:
