@@ -14,6 +14,7 @@ from payments.errors import DomainError, ProviderDown
 from payments.models import Agency, Attempt, Payment, Procedure
 from payments.providers import ONLINE_PROVIDERS
 from payments.services.attempts import start_attempt
+from payments.services.callbacks import confirm_with_provider
 from payments.states import PAYABLE, AttemptStatus, PaymentStatus
 from payments.web.context import client_ip, db, gateway
 from payments.web.i18n import TEXTS, pick_lang, provider_names, t
@@ -50,15 +51,46 @@ def render_message(heading_key: str, message: str, status: int) -> Response:
     return Response(html, status=status)
 
 
+RESULT_REFRESH_SECONDS = 3
+
+
 def render_result(payment: Payment, attempt: Attempt | None, *, confirming: bool) -> str:
+    """The result page; while confirming it refreshes to /pay/<id>/result/<attempt>.
+
+    Refreshing there (not the provider's return URL) asks the provider again without
+    storing the browser's return once more every few seconds.
+    """
+    refresh = None
+    if confirming and attempt is not None:
+        target = url_for("checkout.result", payment_id=payment.id, attempt_id=attempt.id)
+        refresh = f"{RESULT_REFRESH_SECONDS};url={target}"
     return render_template(
         "checkout/result.html",
         payment=payment,
         attempt=attempt,
         confirming=confirming,
-        refresh=3 if confirming else None,
+        refresh=refresh,
         **page_context(attempt.locale if attempt else None),
     )
+
+
+@bp.get("/pay/<payment_id>/result/<attempt_id>")
+def result(payment_id: str, attempt_id: str) -> Response:
+    """Where a confirming result page refreshes to: ask the provider, show what we know."""
+    session = db()
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.payment_id != payment_id:
+        abort(404)
+    pending = attempt.status == AttemptStatus.PENDING.value
+    session.rollback()  # no transaction open during the provider call
+    if pending:
+        confirm_with_provider(gateway(), attempt_id, source="return")
+    session.expire_all()
+    attempt = session.get(Attempt, attempt_id)
+    payment = session.get(Payment, payment_id)
+    assert attempt is not None and payment is not None
+    confirming = attempt.status == AttemptStatus.PENDING.value
+    return Response(render_result(payment, attempt, confirming=confirming))
 
 
 def _labels(payment: Payment) -> tuple[str | None, str | None]:
