@@ -9,10 +9,11 @@ from werkzeug.exceptions import HTTPException
 
 from payments.errors import DomainError
 from payments.services.gateway import Gateway
-from payments.web import api, checkout, demo, health, reports_api
+from payments.web import api, checkout, demo, health, reports_api, staff
 from payments.web.context import EXTENSION, close_session
 from payments.web.i18n import FILTERS, pick_lang, t
 from payments.web.problems import from_domain, problem
+from payments.web.staff_auth import init_staff_auth
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def init_app(app: Flask, gw: Gateway) -> None:
     app.register_blueprint(events_api.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(health.bp)
+    init_staff_auth(app, gw.settings.public_url)
+    app.register_blueprint(staff.bp)
     if gw.settings.sandbox:
         app.register_blueprint(demo.bp)
 
