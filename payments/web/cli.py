@@ -121,3 +121,16 @@ from payments.web.catalog_cli import catalog_cli, demo_history  # noqa: E402
 
 demo_cli.add_command(demo_history)
 COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli]
+
+
+@users_cli.command("deactivate")
+@click.option("--email", required=True)
+def users_deactivate(email: str) -> None:
+    """Lock a staff account; an open session ends on its next request."""
+    gw = _gw()
+    with gw.sessions.begin() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+        if user is None:
+            raise click.ClickException(f"no user {email}")
+        user.active = False
+    click.echo(json.dumps({"email": email.lower(), "active": False}))

@@ -261,3 +261,15 @@ def test_a_bad_report_query_shows_the_form_again(staff: FlaskClient, gw: Gateway
     html = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Nhóm theo không hợp lệ" in html and "NOPE" in html
+
+
+def test_users_deactivate_locks_the_account(app: Any, gw: Gateway) -> None:
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["users", "create", "--email", "Off@Example.vn", "--role", "viewer",
+                               "--password-stdin"], input="a-long-password\n")
+    assert made.exit_code == 0, made.output
+    done = runner.invoke(args=["users", "deactivate", "--email", "off@example.vn"])
+    assert done.exit_code == 0, done.output
+    with gw.sessions() as session:
+        user = session.query(StaffUser).filter_by(email="off@example.vn").one()
+        assert user.active is False
