@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from adapters.base import InboundRequest, ProviderResult, QueryRequest
 from adapters.errors import AdapterError, InvalidSignature, ProviderUnavailable
+from payments.ids import provider_reference
 from payments.models import Attempt, Payment, ProviderCallback
 from payments.services.attempts import Applied, apply_result, find_attempt_id
 from payments.services.gateway import Gateway
@@ -70,8 +71,6 @@ def finish_callback(
 
 
 def query_request(gw: Gateway, attempt: Attempt, payment: Payment) -> QueryRequest:
-    from payments.ids import provider_reference  # local: ids are cheap, keep imports flat
-
     return QueryRequest(
         provider_reference=attempt.provider_reference,
         reference=attempt.reference,
