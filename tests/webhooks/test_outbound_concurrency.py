@@ -2,7 +2,8 @@
 
 Each worker is a thread with its own Gateway (its own engine, pool and sessions), as
 separate processes would be. On PostgreSQL the claim is FOR UPDATE SKIP LOCKED; on SQLite
-BEGIN IMMEDIATE serialises it (a smaller run, to keep the suite quick).
+BEGIN IMMEDIATE serialises it (a smaller run, to keep the suite quick), so there one worker
+may take every message: only exactly-once is asserted there.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ def test_four_workers_send_each_due_message_exactly_once(
     assert set(received) == set(ids)
     assert max(received.values()) == 1
     assert sum(sent) == count
-    assert min(sent) > 0, f"a worker got no work: {sent}"  # they really ran side by side
+    if is_postgres:
+        # SKIP LOCKED lets them share the queue; which worker wins how much is up to the
+        # scheduler, so only "more than one took part" is a claim that cannot flake.
+        assert sum(1 for n in sent if n) >= 2, f"one worker did everything: {sent}"
     sample = portal.received[0]
     assert verify(client.webhook_secret, sample.body, sample.signature, now=clock().timestamp())
     with gw.sessions() as session:
