@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -71,7 +72,7 @@ class Settings:
     sandbox: bool = False
     simulators: bool = False
     sandbox_secret: str = "sandbox-secret"
-    online_share_target: int = 30
+    online_share_target: Decimal = Decimal(30)
     payment_ttl_minutes: int = 60
     sync_delay_seconds: int = 300
     sync_max_interval_seconds: int = 3600
@@ -107,6 +108,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _percent(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    """A percent such as `30` or `32.5`: exact (Decimal), so `meets_target` never rounds."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,2})?", raw) or Decimal(raw) > 100:
+        raise ConfigError(f"{name} must be a percent between 0 and 100 (e.g. 30 or 32.5), "
+                          f"got {raw!r}")
+    return Decimal(raw)
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -181,9 +193,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("FEEGATE_VIETQR_BANK_BIN must be the bank's 6-digit NAPAS BIN")
         if not re.fullmatch(r"[0-9A-Za-z]{1,19}", vietqr["account_no"]):
             raise ConfigError("FEEGATE_VIETQR_ACCOUNT_NO must be 1 to 19 letters or digits")
-    target = _int(env, "FEEGATE_ONLINE_SHARE_TARGET", 30)
-    if not 0 <= target <= 100:
-        raise ConfigError("FEEGATE_ONLINE_SHARE_TARGET must be between 0 and 100")
+    target = _percent(env, "FEEGATE_ONLINE_SHARE_TARGET", Decimal(30))
     return Settings(
         database_url=database_url,
         secret_key=secret_key,

@@ -88,7 +88,7 @@ HEADER_FILL: Final = PatternFill("solid", fgColor="1F4E78")
 TOTAL_FONT: Final = Font(bold=True)
 
 
-def share_headers(group_by: str, target: int) -> list[str]:
+def share_headers(group_by: str, target: int | float) -> list[str]:
     key, label = KEY_HEADERS[group_by]
     return [
         key,
@@ -100,7 +100,7 @@ def share_headers(group_by: str, target: int) -> list[str]:
         "Số tiền thanh toán trực tuyến (đồng)",
         "Số tiền nộp tại quầy (đồng)",
         "Tỷ lệ thanh toán trực tuyến (%)",
-        f"Đạt chỉ tiêu {target}%",
+        f"Đạt chỉ tiêu {str(target).replace('.', ',')}%",  # Vietnamese decimal comma
     ]
 
 

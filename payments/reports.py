@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
 
@@ -126,13 +127,19 @@ def round_share(share: Fraction | None) -> float | None:
     return float(Fraction(tenths, 10))
 
 
-def meets(share: Fraction | None, target: int) -> bool:
+def meets(share: Fraction | None, target: Decimal | int) -> bool:
     """The unrounded share against the target: 29.96 % shows as 30.0 but does not meet 30."""
-    return share is not None and share >= target
+    return share is not None and share >= Fraction(target)
+
+
+def percent_number(target: Decimal | int) -> int | float:
+    """The target as JSON shows it: `30`, or `32.5` when the province set a fraction."""
+    exact = Decimal(target)
+    return int(exact) if exact == exact.to_integral_value() else float(exact)
 
 
 def share_row(key: str, label: str, paid_count: int, online_count: int, paid_amount: int,
-              online_amount: int, target: int) -> dict[str, Any]:
+              online_amount: int, target: Decimal) -> dict[str, Any]:
     """A ROW of CONTRACT.md, keys in the documented order."""
     share = exact_share(online_count, paid_count)
     return {
@@ -324,7 +331,7 @@ class AgencySheet:
 
 
 def _rows(group_by: str, tallies: dict[str, Tally], labels: dict[str, str], period: Period,
-          target: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+          target: Decimal) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     keys = set(tallies)
     if group_by == "month":  # a time series: every month of the period, empty ones too
         keys |= {month_key(m) for m in period.months()}
@@ -342,7 +349,7 @@ def _rows(group_by: str, tallies: dict[str, Tally], labels: dict[str, str], peri
 
 
 def online_share(session: Session, codes: set[str], query: ShareQuery,
-                 target: int) -> dict[str, Any]:
+                 target: Decimal) -> dict[str, Any]:
     """The report of CONTRACT.md as a JSON-ready dict."""
     tallies = {k: t for (_a, k), t in
                tally(session, codes, query.period, query.basis, query.group_by).items()}
@@ -353,7 +360,7 @@ def online_share(session: Session, codes: set[str], query: ShareQuery,
         "to": query.period.last.isoformat(),
         "group_by": query.group_by,
         "basis": query.basis,
-        "target_percent": target,
+        "target_percent": percent_number(target),
         "rows": rows,
         "totals": totals,
     }
@@ -365,7 +372,7 @@ def agency_breakdown(group_by: str) -> str:
 
 
 def online_share_by_agency(session: Session, codes: set[str], query: ShareQuery,
-                           target: int) -> list[AgencySheet]:
+                           target: Decimal) -> list[AgencySheet]:
     """Each agency with payments in the period, broken down (one more GROUP BY)."""
     group_by = agency_breakdown(query.group_by)
     tallies = tally(session, codes, query.period, query.basis, group_by, by_agency=True)

@@ -12,6 +12,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 Amount = Annotated[StrictInt, Field(gt=0, le=100_000_000_000, description="integer đồng")]
+DossierTotal = Annotated[
+    StrictInt,
+    Field(
+        ge=0,
+        le=100_000_000_000,
+        description="integer đồng, above 0; 0 only for an exempt dossier whose every fee "
+        "line is 0 (recorded as settled, left out of the online-share report)",
+    ),
+]
 FeeAmount = Annotated[
     StrictInt, Field(ge=0, le=100_000_000_000, description="integer đồng; 0 = exempt")
 ]
@@ -49,12 +58,14 @@ class PaymentCreate(Strict):
     `amount` (422 otherwise) and become the payment's lines; a procedure whose online
     payment is disabled is refused (422) unless `counter` records it as paid at the
     counter; a procedure code not in the catalog yet is accepted and marked uncatalogued.
+    An exempt dossier (`amount` 0, every fee line 0, from `fee_items` or the catalog) is
+    recorded already settled: there is nothing to pay, and reports leave it out.
     """
 
     reference: Annotated[StrictStr, Field(min_length=1, max_length=128, description="dossier code")]
     procedure_code: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     agency_code: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
-    amount: Amount
+    amount: DossierTotal
     description: Annotated[StrictStr, Field(max_length=500)] = ""
     return_url: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
     payer: Payer | None = None
@@ -183,7 +194,7 @@ class OnlineShareReport(BaseModel):
     to: date
     group_by: Literal["agency", "procedure", "provider", "month"]
     basis: Literal["paid_at", "received_at"] = "paid_at"
-    target_percent: int
+    target_percent: int | float
     rows: list[ReportRow]
     totals: ReportRow
 

@@ -99,7 +99,9 @@ def create_payment(
     agency_code = resolve_agency(session, client, data)
     check_return_url(client, data.return_url)
     procedure = find_or_record_procedure(session, agency_code, data.procedure_code)
-    if procedure.catalogued and not procedure.online_payment_enabled and data.counter is None:
+    exempt = data.amount == 0
+    if (procedure.catalogued and not procedure.online_payment_enabled and data.counter is None
+            and not exempt):
         raise ValidationFailed(
             "online payment is disabled for this procedure",
             [FieldError("procedure_code", "online payment is not enabled for this procedure")],
@@ -142,10 +144,39 @@ def create_payment(
         to_status=PaymentStatus.CREATED.value,
         detail={"amount": data.amount},
     )
+    if exempt and data.counter is None:
+        settle_exempt(session, gw, payment, actor=client.id, source=source)
     return payment
 
 
+def settle_exempt(
+    session: Session, gw: Gateway, payment: Payment, *, actor: str, source: str
+) -> None:
+    """A dossier whose every fee line is 0 owes nothing: it is settled when recorded.
+
+    The portal hears `payment.succeeded` like for any settled dossier, no attempt exists
+    (nothing was paid to anyone), and the reports leave it out of both sides of the share
+    (Decision 766 counts fee-bearing dossiers only).
+    """
+    payment.paid_at = payment.created_at
+    move_payment(session, gw, payment, PaymentStatus.SUCCEEDED, source=source, actor=actor,
+                 detail={"exempt": True})
+
+
 def _fee_lines(
+    procedure: Procedure, data: PaymentCreate, today: date
+) -> list[tuple[str, str, int]]:
+    lines = _requested_lines(procedure, data, today)
+    if data.amount == 0 and not lines:
+        raise ValidationFailed(
+            "amount must be above 0",
+            [FieldError("amount", "must be above 0; an exempt dossier is sent with amount 0 "
+                                  "and its fee_items, each of amount 0")],
+        )
+    return lines
+
+
+def _requested_lines(
     procedure: Procedure, data: PaymentCreate, today: date
 ) -> list[tuple[str, str, int]]:
     if data.fee_items is not None:
@@ -177,6 +208,8 @@ def _fee_lines(
                 ],
             )
         return [(i.name, i.kind, i.amount) for i in catalog]
+    if data.amount == 0:
+        return []
     name = data.description or "Phí, lệ phí"
     return [(name[:255], "fee", data.amount)]
 

@@ -51,6 +51,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Payment did not go through — you can try again",
     },
     "status_cancelled": {"vi": "Đã hủy", "en": "Cancelled"},
+    "status_exempt": {
+        "vi": "Hồ sơ được miễn phí, lệ phí — không phải thanh toán",
+        "en": "This dossier is exempt from fees — nothing to pay",
+    },
     "status_expired": {"vi": "Đã hết hạn thanh toán", "en": "Expired"},
     "confirming": {
         "vi": "Đang xác nhận giao dịch với nhà cung cấp…",

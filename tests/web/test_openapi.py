@@ -65,13 +65,15 @@ def test_every_operation_of_the_contract_is_documented(
     assert operation["responses"]
 
 
-def test_the_payment_create_schema_says_amount_is_a_positive_integer(
+def test_the_payment_create_schema_says_amount_is_an_integer_of_dong(
     document: dict[str, Any],
 ) -> None:
     schema = document["components"]["schemas"]["PaymentCreate"]
 
-    assert schema["properties"]["amount"]["type"] == "integer"
-    assert schema["properties"]["amount"]["exclusiveMinimum"] == 0
+    amount = schema["properties"]["amount"]
+    assert amount["type"] == "integer"
+    assert amount["minimum"] == 0  # 0 only for an exempt dossier, which the text explains
+    assert "exempt" in amount["description"]
     assert {"reference", "procedure_code", "amount", "return_url"} <= set(schema["required"])
     assert schema["additionalProperties"] is False
 

@@ -93,6 +93,34 @@ def test_target_comes_from_the_settings(http: FlaskClient, gw: Gateway,
     assert [(r["key"], r["meets_target"]) for r in body["rows"]] == [(A, True), (B, False)]
 
 
+@pytest.mark.parametrize(("raw", "shown", "b_meets"), [("33.3", 33.3, True), ("33.4", 33.4, False),
+                                                     ("100", 100, False), ("0", 0, True)])
+def test_a_target_with_a_decimal_is_compared_exactly(http: FlaskClient, gw: Gateway,
+                                                     viewer: ApiClient, raw: str, shown: float,
+                                                     b_meets: bool) -> None:
+    """B's share is 1/3 = 33.33…%: it meets 33.3 and misses 33.4, as a finance officer expects."""
+    from payments.config import load_settings
+
+    target = load_settings({"FEEGATE_ONLINE_SHARE_TARGET": raw, "FEEGATE_ENV": "test"}
+                           ).online_share_target
+    gw.settings = gw.settings.with_overrides(online_share_target=target)
+    body = get(http, viewer, f"/api/v1/reports/online-share?{NOV}").get_json()
+    assert body["target_percent"] == shown
+    assert {r["key"]: r["meets_target"] for r in body["rows"]}[B] is b_meets
+    sheet = load_workbook(io.BytesIO(get(http, viewer, f"/api/v1/reports/online-share?{NOV}"
+                                              "&format=xlsx").data)).worksheets[0]
+    headers = [c.value for row in sheet.iter_rows(max_row=12) for c in row if c.value]
+    assert f"Đạt chỉ tiêu {raw.replace('.', ',')}%" in headers
+
+
+@pytest.mark.parametrize("raw", ["30%", "-1", "100.5", "abc", "30.123", "1e2"])
+def test_a_target_that_is_not_a_percent_is_refused_at_start(raw: str) -> None:
+    from payments.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="FEEGATE_ONLINE_SHARE_TARGET"):
+        load_settings({"FEEGATE_ONLINE_SHARE_TARGET": raw, "FEEGATE_ENV": "test"})
+
+
 def test_csv_has_a_bom_and_round_trips(http: FlaskClient, viewer: ApiClient) -> None:
     path = f"/api/v1/reports/online-share?{NOV}&group_by=procedure"
     response = get(http, viewer, path + "&format=csv")
