@@ -770,7 +770,8 @@ class VnpayAdapter(Adapter):
                 raise MalformedMessage(f"vnpay statement {reference}: {exc}") from exc
 
         transaction_no = _first(row, "TransactionNo", "vnp_TransactionNo")
-        transaction_type = _first(row, "TransactionType", "vnp_TransactionType")
+        # Excel keeps `02` as the number 2: the code is two digits either way
+        transaction_type = _first(row, "TransactionType", "vnp_TransactionType").zfill(2)
         kind = "refund" if transaction_type in ("02", "03") else "payment"
         return StatementLine(
             provider_reference=reference,

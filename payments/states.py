@@ -40,6 +40,7 @@ class Flag(enum.StrEnum):
     DOUBLE_PAYMENT = "double_payment"  # a second attempt succeeded: refund one
     AMOUNT_MISMATCH = "amount_mismatch"  # a provider reported another amount
     SUCCESS_AFTER_FAILURE = "success_after_failure"  # an attempt we had failed was paid
+    STATEMENT_DIFFERENCE = "statement_difference"  # a provider statement disagrees with us
 
 
 P = PaymentStatus

@@ -5,6 +5,7 @@ from payments.models.catalog import Agency, FeeItem, Procedure
 from payments.models.client import Client, ClientAgency, IdempotencyKey
 from payments.models.outbox import Outbox, OutboxDelivery
 from payments.models.payment import Attempt, Payment, PaymentFeeItem, Refund
+from payments.models.reconciliation import Reconciliation, ReconciliationItem
 from payments.models.sandbox import SandboxRefund, SandboxTransaction
 from payments.models.user import StaffUser
 
@@ -22,6 +23,8 @@ __all__ = [
     "PaymentFeeItem",
     "Procedure",
     "ProviderCallback",
+    "Reconciliation",
+    "ReconciliationItem",
     "Refund",
     "SandboxRefund",
     "SandboxTransaction",

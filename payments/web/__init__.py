@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from payments.errors import DomainError
 from payments.services.gateway import Gateway
-from payments.web import api, checkout, demo, health, reports_api, staff
+from payments.web import api, checkout, demo, health, reports_api, staff, staff_reconcile
 from payments.web.context import EXTENSION, close_session
 from payments.web.i18n import FILTERS, pick_lang, t
 from payments.web.problems import from_domain, problem
@@ -30,6 +30,7 @@ def init_app(app: Flask, gw: Gateway) -> None:
     app.register_blueprint(health.bp)
     init_staff_auth(app, gw.settings.public_url)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(staff_reconcile.bp)
     if gw.settings.sandbox:
         app.register_blueprint(demo.bp)
 

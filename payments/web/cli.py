@@ -118,9 +118,10 @@ def demo_seed() -> None:
 
 
 from payments.web.catalog_cli import catalog_cli, demo_history  # noqa: E402
+from payments.web.reconcile_cli import reconcile_cli  # noqa: E402
 
 demo_cli.add_command(demo_history)
-COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli]
+COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli, reconcile_cli]
 
 
 @users_cli.command("deactivate")

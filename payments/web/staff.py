@@ -1,8 +1,8 @@
 """Finance staff pages: sign in, find any payment, read its whole trail, download reports.
 
-Read-only in this first version: every role (viewer, finance, admin) may read everything
-here and nothing here changes data. Every view ends its read (`session.rollback()`) so
-SQLite's write lock is never held past the query.
+Every role (viewer, finance, admin) may read everything here and nothing here changes
+data; reconciliation (staff_reconcile.py) is where finance and admin write notes. Every
+view ends its read (`session.rollback()`) so SQLite's write lock is never held past the query.
 """
 
 from __future__ import annotations

@@ -1016,6 +1016,14 @@ class TestStatement:
         )
         assert (line.amount, line.kind, line.occurred_at) == (50_000, "refund", None)
 
+    @pytest.mark.parametrize(("cell", "kind"), [(2, "refund"), (3, "refund"), ("2", "refund"),
+                                                (1, "payment"), ("01", "payment")])
+    def test_a_transaction_type_that_excel_stored_as_a_number_keeps_its_meaning(
+            self, cell: object, kind: str) -> None:
+        line = make_adapter().parse_statement_line(
+            {"TxnRef": REF, "Amount": 50_000, "TransactionType": cell})
+        assert line.kind == kind
+
     @pytest.mark.parametrize(
         "row",
         [
