@@ -51,6 +51,11 @@ SOURCE = "reconcile"
 CHUNK = 500
 
 
+def differences(counts: Mapping[str, int]) -> int:
+    """How many lines of a run disagree with our records (from its stored counts)."""
+    return sum(n for result, n in counts.items() if result not in AGREEING)
+
+
 @dataclass(frozen=True)
 class Period:
     first: date

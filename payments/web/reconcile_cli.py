@@ -115,7 +115,7 @@ def _summary(run_id: str) -> dict[str, object]:
             "to": run.period_to.isoformat() if run.period_to else None,
             "lines": run.line_count,
             "counts": counts,
-            "differences": sum(v for k, v in counts.items() if k not in reconciliation.AGREEING),
+            "differences": reconciliation.differences(counts),
         }
 
 

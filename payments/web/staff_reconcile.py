@@ -22,6 +22,7 @@ from payments.models import Reconciliation, ReconciliationItem
 from payments.services import reconciliation
 from payments.statements import MAX_BYTES, StatementFileError, read_statement
 from payments.web.context import db, gateway
+from payments.web.i18n import PROVIDER_NAMES
 from payments.web.staff import no_store, staff_context
 from payments.web.staff_auth import staff_required
 
@@ -64,7 +65,7 @@ def can_write() -> bool:
 
 def _upload_form() -> UploadForm:
     form = UploadForm()
-    form.provider.choices = [(name, staff_context()["provider_names"].get(name, name))
+    form.provider.choices = [(name, PROVIDER_NAMES.get(name, name))
                              for name in reconciliation.statement_providers(gateway())]
     return form
 
@@ -141,12 +142,12 @@ def _open_counts(session: Any, run_ids: list[str]) -> dict[str, int]:
 
 
 def _run_row(run: Reconciliation, open_count: int) -> dict[str, Any]:
-    agreeing = sum(run.counts.get(k, 0) for k in reconciliation.AGREEING)
+    differing = reconciliation.differences(run.counts)
     return {"id": run.id, "provider": run.provider, "filename": run.filename,
             "period_from": run.period_from, "period_to": run.period_to,
             "uploaded_by": run.uploaded_by, "created_at": run.created_at,
-            "lines": run.line_count, "agreeing": agreeing,
-            "differences": sum(run.counts.values()) - agreeing, "open": open_count}
+            "lines": run.line_count, "agreeing": sum(run.counts.values()) - differing,
+            "differences": differing, "open": open_count}
 
 
 @bp.get("/<run_id>")
