@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import Any
 
@@ -14,7 +13,14 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from payments.config import INSTANCE_DIR, Settings, load_settings, require_secret_key
+from payments.config import (
+    INSTANCE_DIR,
+    Settings,
+    load_settings,
+    logging_options,
+    require_secret_key,
+)
+from payments.logs import configure as configure_logging
 from payments.services.gateway import Gateway
 from payments.web import cli as payments_cli
 from payments.web import init_app
@@ -76,7 +82,9 @@ def _mount_simulators(app: Flask, settings: Settings, gateway: Gateway) -> None:
             secret_key=settings.momo.secret_key,
             endpoint=settings.momo.endpoint,
         )
-        app.register_blueprint(momo.create_blueprint(mcfg), url_prefix="/_sim/momo")
+        app.register_blueprint(
+            momo.create_blueprint(mcfg, clock=gateway.now), url_prefix="/_sim/momo"
+        )
     if settings.zalopay:
         zcfg = ZalopayConfig(
             app_id=settings.zalopay.app_id,
@@ -102,10 +110,7 @@ for _group in (*payments_cli.COMMANDS, *webhooks_cli.COMMANDS):
     cli.add_command(_group)
 
 
-logging.basicConfig(
-    level=os.environ.get("FEEGATE_LOG_LEVEL", "INFO"),
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-)
+configure_logging(*logging_options())  # JSON lines, request ids, redaction (payments/logs.py)
 
 _app: Flask | None = None
 

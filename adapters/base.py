@@ -182,6 +182,18 @@ class Adapter(abc.ABC):
 
     name: ClassVar[str]
     supports_refund: ClassVar[bool] = True
+    min_amount: int = 1
+    """The smallest amount in đồng the provider takes for one payment (its documented limit)."""
+    max_amount: int | None = None
+    """The largest amount in đồng it takes for one payment; None: no limit of its own."""
+
+    def accepts(self, amount: int) -> bool:
+        """Whether the provider can take a payment of `amount` đồng (checked before start)."""
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            return False
+        if amount < self.min_amount:
+            return False
+        return self.max_amount is None or amount <= self.max_amount
 
     @abc.abstractmethod
     def start(self, request: StartRequest) -> StartResult:

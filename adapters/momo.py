@@ -115,6 +115,12 @@ _ACK_MESSAGES: dict[Ack, str] = {
 }
 
 
+WALLET_MIN_AMOUNT = 1_000  # create table: captureWallet takes 1,000 to 50,000,000 đồng
+WALLET_MAX_AMOUNT = 50_000_000
+ATM_MIN_AMOUNT = 10_000  # payWithATM (domestic ATM card) takes at least 10,000 đồng
+MIN_AMOUNT_BY_REQUEST_TYPE: Mapping[str, int] = {"payWithATM": ATM_MIN_AMOUNT}
+
+
 @dataclass(frozen=True)
 class MomoConfig:
     """One MoMo merchant account (M4B portal: partnerCode, accessKey, secretKey)."""
@@ -244,8 +250,12 @@ class MomoAdapter(Adapter):
         "orderInfo", "orderType", "message", "payType", "extraData",
     )
 
+    min_amount = WALLET_MIN_AMOUNT
+    max_amount = WALLET_MAX_AMOUNT
+
     def __init__(self, config: MomoConfig) -> None:
         self.config = config
+        self.min_amount = MIN_AMOUNT_BY_REQUEST_TYPE.get(config.request_type, WALLET_MIN_AMOUNT)
 
     # -- create -------------------------------------------------------------------------
 

@@ -94,6 +94,8 @@ class SandboxConfig:
 
 class SandboxAdapter(Adapter):
     name: ClassVar[str] = "sandbox"
+    min_amount = 1  # the sandbox takes any whole đồng above 0, with no upper limit
+    max_amount = None
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config

@@ -99,6 +99,8 @@ COUNTRY_VN = "VN"
 CRC_TAG = "6304"
 PURPOSE_MAX = 25  # 62/08, NAPAS
 AMOUNT_MAX_DIGITS = 13  # tag 54 holds at most 13 characters
+MIN_AMOUNT = 1  # đồng; NAPAS 247 sets no minimum of its own
+MAX_AMOUNT = 499_999_999  # NAPAS 247 fast transfers: below 500 million đồng per transaction
 SUCCESS_CODE = "00"
 NO_REFERENCE = ""
 """The provider reference of a verified credit that names no attempt: it matches none."""
@@ -288,6 +290,8 @@ def bank_label(bank_bin: str) -> str:
 class VietqrAdapter(Adapter):
     name: ClassVar[str] = "vietqr"
     supports_refund: ClassVar[bool] = False
+    min_amount = MIN_AMOUNT
+    max_amount = MAX_AMOUNT
 
     def __init__(self, config: VietqrConfig) -> None:
         self.config = config

@@ -68,6 +68,7 @@ DATE_FORMAT = "%Y%m%d%H%M%S"
 HASH_FIELDS_EXCLUDED = frozenset({"vnp_SecureHash", "vnp_SecureHashType"})
 ORDER_INFO_MAX = 255
 MAX_AMOUNT_DONG = 9_999_999_999  # vnp_Amount is Numeric[1,12] after ×100
+MIN_AMOUNT_DONG = 1  # vnp_Amount ≥ 100: the field allows any whole đồng above 0
 
 _AMOUNT_RE = re.compile(r"[0-9]{1,15}")
 _DATE_RE = re.compile(r"[0-9]{14}")
@@ -424,6 +425,8 @@ class VnpayAdapter(Adapter):
 
     name: ClassVar[str] = "vnpay"
     supports_refund: ClassVar[bool] = True
+    min_amount = MIN_AMOUNT_DONG
+    max_amount = MAX_AMOUNT_DONG
 
     def __init__(self, config: VnpayConfig) -> None:
         self.config = config

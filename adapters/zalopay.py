@@ -76,6 +76,8 @@ QUERY_PATH = "/v2/query"
 REFUND_PATH = "/v2/refund"
 QUERY_REFUND_PATH = "/v2/query_refund"
 
+MIN_AMOUNT = 1  # đồng; `amount` is an int64 of VND, any whole đồng above 0
+MAX_AMOUNT = 50_000_000  # per order, as ZaloPay's acquirer documents it (docs/providers/zalopay.md)
 MIN_EXPIRE_SECONDS = 300
 MAX_EXPIRE_SECONDS = 2_592_000
 MAX_APP_TRANS_ID = 40
@@ -322,6 +324,8 @@ class ZalopayAdapter(Adapter):
     """ZaloPay gateway v2 (order_url / QR, callback on success only, async refunds)."""
 
     name = "zalopay"
+    min_amount = MIN_AMOUNT
+    max_amount = MAX_AMOUNT
 
     def __init__(self, config: ZalopayConfig, *, session: requests.Session | None = None) -> None:
         self.config = config

@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import DATABASE_ENV, FULL_ENV, full_size, machine
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ("api_create", "callbacks", "outbox", "reports")
+SCRIPTS = ("api_create", "callbacks", "outbox", "reports", "national_index", "reconcile")
 TIMEOUT = 1800  # seconds per script, whatever happens
 
 

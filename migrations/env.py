@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 
 import payments.models  # noqa: F401  (registers every table on Base.metadata)
 from payments.db import Base
+from payments.migrate import advisory_lock
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,7 +30,8 @@ def run_migrations_online() -> None:
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
     )
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, advisory_lock(connection):
+        # a concurrent upgrade waits here, then finds the version table at head
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -136,54 +137,108 @@ def _rows(header: list[str | None],
         yield line, row
 
 
-def read_csv(text: str) -> list[tuple[int, Row]]:
-    """Comma or semicolon separated (Excel in a Vietnamese locale writes `;`)."""
-    text = text.removeprefix("\ufeff")
-    first = text.split("\n", 1)[0]
+MAX_ROWS: Final = 200_000
+"""Rows of a catalog file (FEEGATE_CATALOG_MAX_ROWS); a province has a few thousand."""
+MAX_CELL: Final = 128 * 1024
+"""Characters in one cell (FEEGATE_UPLOAD_MAX_CELL_CHARS)."""
+
+
+def _capped(records: Iterable[tuple[int, list[Any]]], max_rows: int,
+            max_cell: int) -> Iterator[tuple[int, list[Any]]]:
+    """Records as they are read, refused past the row cap (blank rows under their own cap,
+    so a file of empty lines stops early), a cell over `max_cell` or a NUL character."""
+    rows = blanks = 0
+    for line, values in records:
+        if all(v is None or str(v).strip() == "" for v in values):
+            blanks += 1
+            if blanks > max_rows:
+                raise CatalogFileError(f"tệp có hơn {max_rows} dòng trống "
+                                       f"(more than {max_rows} blank rows)")
+            continue
+        rows += 1
+        if rows > max_rows:
+            raise CatalogFileError(f"tệp có hơn {max_rows} dòng; hãy chia nhỏ "
+                                   f"(more than {max_rows} rows)")
+        for value in values:
+            if isinstance(value, str) and (len(value) > max_cell or "\x00" in value):
+                what = "ký tự NUL" if "\x00" in value else f"ô dài hơn {max_cell // 1024} KiB"
+                raise CatalogFileError(f"dòng {line}: {what} (line {line}: cell refused)")
+        yield line, values
+
+
+def _csv_records(reader: Any) -> Iterator[tuple[int, list[Any]]]:
+    line = reader.line_num
+    try:
+        for values in reader:
+            yield line + 1, list(values)
+            line = reader.line_num
+    except csv.Error as exc:
+        raise CatalogFileError(f"dòng {reader.line_num}: không đọc được CSV ({exc})") from exc
+
+
+def read_csv(text: str | IO[str], *, max_rows: int = MAX_ROWS,
+             max_cell: int = MAX_CELL) -> list[tuple[int, Row]]:
+    """Comma or semicolon separated (Excel in a Vietnamese locale writes `;`).
+
+    `text` may be a text stream (read as it goes, never whole in memory).
+    """
+    stream = io.StringIO(text, newline="") if isinstance(text, str) else text
+    first = stream.readline(64 * 1024)
+    first = first.removeprefix("\ufeff")
+    if not first:
+        raise CatalogFileError("the file is empty")
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter)
     try:
         header_values = next(reader)
     except StopIteration:
         raise CatalogFileError("the file is empty") from None
+    except csv.Error as exc:
+        raise CatalogFileError(f"không đọc được dòng tiêu đề ({exc})") from exc
     header = _header(header_values)
-    records = []
-    line = reader.line_num
-    for values in reader:
-        records.append((line + 1, list(values)))
-        line = reader.line_num
-    return list(_rows(header, records))
+    return list(_rows(header, _capped(_csv_records(reader), max_rows, max_cell)))
 
 
-def read_xlsx(data: bytes) -> list[tuple[int, Row]]:
-    """The first sheet; the header on row 1; line numbers are Excel's row numbers."""
+def read_xlsx(data: bytes | Path, *, max_rows: int = MAX_ROWS,
+              max_cell: int = MAX_CELL) -> list[tuple[int, Row]]:
+    """The first sheet; the header on row 1; line numbers are Excel's row numbers.
+
+    Read-only (streaming) rows; a sheet whose dimension declares more rows than the cap is
+    refused before any row is read.
+    """
     from openpyxl import load_workbook  # noqa: PLC0415
 
+    source: Any = data if isinstance(data, Path) else io.BytesIO(data)
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        wb = load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several kinds for a bad file
         raise CatalogFileError(f"not a readable XLSX file: {exc}") from exc
     try:
         ws = wb.worksheets[0]
+        declared = getattr(ws, "max_row", None)
+        if isinstance(declared, int) and declared > 2 * max_rows + 1:
+            raise CatalogFileError(f"trang tính có {declared} dòng, hơn {max_rows} "
+                                   f"(the sheet has more than {max_rows} rows)")
         it = ws.iter_rows(values_only=True)
         try:
             header = _header(next(it))
         except StopIteration:
             raise CatalogFileError("the first sheet is empty") from None
-        records = [(i, list(values)) for i, values in enumerate(it, start=2)]
-        return list(_rows(header, records))
+        records = ((i, list(values)) for i, values in enumerate(it, start=2))
+        return list(_rows(header, _capped(records, max_rows, max_cell)))
     finally:
         wb.close()
 
 
-def read_file(path: Path) -> list[tuple[int, Row]]:
+def read_file(path: Path, *, max_rows: int = MAX_ROWS,
+              max_cell: int = MAX_CELL) -> list[tuple[int, Row]]:
     suffix = path.suffix.lower()
-    data = path.read_bytes()
     if suffix == ".xlsx":
-        return read_xlsx(data)
+        return read_xlsx(path, max_rows=max_rows, max_cell=max_cell)
     if suffix == ".csv":
         try:
-            return read_csv(data.decode("utf-8"))
+            with path.open(encoding="utf-8", newline="") as stream:
+                return read_csv(stream, max_rows=max_rows, max_cell=max_cell)
         except UnicodeDecodeError as exc:
             raise CatalogFileError(
                 "the CSV file is not UTF-8; save it from Excel as \"CSV UTF-8\""
@@ -715,11 +770,15 @@ def _blank() -> dict[str, Any]:
 
 
 def to_csv(rows: list[dict[str, Any]], *, bom: bool = True) -> bytes:
+    """Names are free text: one that could run as a formula gets a leading ' (exports.csv_cell)."""
+    from payments.exports import csv_cell  # noqa: PLC0415
+
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v.isoformat() if isinstance(v, date) else v)
+                         for k, v in row.items()})
     return (("\ufeff" if bom else "") + out.getvalue()).encode("utf-8")
 
 
@@ -727,15 +786,17 @@ def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
     from openpyxl import Workbook  # noqa: PLC0415
     from openpyxl.styles import Font  # noqa: PLC0415
 
+    from payments.exports import xlsx_row  # noqa: PLC0415  (text cells never formulas)
+
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = "Danh mục"
-    ws.append(list(COLUMNS))
+    xlsx_row(ws, COLUMNS)
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append([None if row[c] == "" else row[c] for c in COLUMNS])
+        xlsx_row(ws, [None if row[c] == "" else row[c] for c in COLUMNS])
         amount = ws.cell(row=ws.max_row, column=COLUMNS.index("fee_amount") + 1)
         amount.number_format = "#,##0"
         for c in ("effective_from", "effective_to"):

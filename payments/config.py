@@ -73,6 +73,7 @@ class Settings:
     simulators: bool = False
     sandbox_secret: str = "sandbox-secret"
     online_share_target: Decimal = Decimal(30)
+    satisfaction_target: Decimal = Decimal(84)  # FEEGATE_SATISFACTION_TARGET
     payment_ttl_minutes: int = 60
     sync_delay_seconds: int = 300
     sync_max_interval_seconds: int = 3600
@@ -81,6 +82,19 @@ class Settings:
     worker_interval_seconds: float = 5.0
     worker_batch_size: int = 20
     worker_lease_seconds: int = 300
+    statement_max_bytes: int = 128 * 1024 * 1024  # a 1,000,000-line statement fits
+    statement_max_rows: int = 1_000_000
+    statement_inline_bytes: int = 4 * 1024 * 1024  # larger uploads: matched by the worker
+    upload_max_cell_chars: int = 128 * 1024  # one cell of a statement or catalog file
+    catalog_max_rows: int = 200_000
+    idempotency_lease_seconds: int = 60  # then a retry may take over an in-flight key
+    rate_limit_api: str = "50/second"  # per API key on /api/v1 (invalid keys: per IP)
+    rate_limit_checkout: str = "300/minute"  # per client IP on the citizen pages
+    rate_limit_prefix: str = "feegate"  # namespace of the limiter's keys in Redis
+    redis_url: str | None = None  # shared limiter storage; memory (per process) when unset
+    metrics_token: str | None = field(default=None, repr=False)  # bearer for /metrics
+    metrics_port: int | None = None  # also serve /metrics there (gunicorn master)
+    staff_2fa: str = "optional"  # "required": admin and finance must enrol TOTP to go on
     vnpay: VnpaySettings | None = None
     momo: MomoSettings | None = None
     zalopay: ZalopaySettings | None = None
@@ -121,6 +135,16 @@ def _percent(env: Mapping[str, str], name: str, default: Decimal) -> Decimal:
     return Decimal(raw)
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate such as `50/second`, `120/minute` or `1000 per hour` (the `limits` notation)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"[0-9]+ *(/|per) *[0-9]* *(second|minute|hour|day)s?( *[;,] *.+)?", raw):
+        raise ConfigError(f"{name} must be a rate such as 50/second or 120/minute, got {raw!r}")
+    return raw
+
+
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -143,6 +167,29 @@ def _group(env: Mapping[str, str], names: dict[str, str]) -> dict[str, str] | No
     if missing:
         raise ConfigError("incomplete provider account, missing: " + ", ".join(missing))
     return values
+
+
+def _staff_2fa(raw: str | None) -> str:
+    value = (raw or "").strip().lower() or "optional"
+    if value not in {"optional", "required"}:
+        raise ConfigError(f"FEEGATE_STAFF_2FA must be optional or required, got {raw!r}")
+    return value
+
+
+def logging_options(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(level, format) of every process's log: read before anything else is configured.
+
+    `FEEGATE_LOG_FORMAT`: `json` (one object a line) or `text`; `text` by default only
+    under `FEEGATE_ENV=dev` (make run)."""
+    env = os.environ if env is None else env
+    level = (env.get("FEEGATE_LOG_LEVEL") or "INFO").strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"FEEGATE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    default = "text" if env.get("FEEGATE_ENV", "").strip() == "dev" else "json"
+    fmt = (env.get("FEEGATE_LOG_FORMAT") or default).strip().lower()
+    if fmt not in {"json", "text"}:
+        raise ConfigError(f"FEEGATE_LOG_FORMAT must be json or text, got {fmt!r}")
+    return level, fmt
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -203,6 +250,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         simulators=_flag(env.get("FEEGATE_SIMULATORS"), False),
         sandbox_secret=env.get("FEEGATE_SANDBOX_SECRET") or "sandbox-secret",
         online_share_target=target,
+        satisfaction_target=_percent(env, "FEEGATE_SATISFACTION_TARGET", Decimal(84)),
         payment_ttl_minutes=_int(env, "FEEGATE_PAYMENT_TTL_MINUTES", 60),
         sync_delay_seconds=_int(env, "FEEGATE_SYNC_DELAY_SECONDS", 300),
         sync_max_interval_seconds=_int(env, "FEEGATE_SYNC_MAX_INTERVAL_SECONDS", 3600),
@@ -211,6 +259,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_interval_seconds=_positive_float(env, "FEEGATE_WORKER_INTERVAL_SECONDS", 5.0),
         worker_batch_size=max(1, _int(env, "FEEGATE_WORKER_BATCH_SIZE", 20)),
         worker_lease_seconds=max(30, _int(env, "FEEGATE_WORKER_LEASE_SECONDS", 300)),
+        statement_max_bytes=max(1024, _int(env, "FEEGATE_STATEMENT_MAX_BYTES", 128 << 20)),
+        statement_max_rows=max(1, _int(env, "FEEGATE_STATEMENT_MAX_ROWS", 1_000_000)),
+        statement_inline_bytes=max(0, _int(env, "FEEGATE_STATEMENT_INLINE_BYTES", 4 << 20)),
+        upload_max_cell_chars=max(64, _int(env, "FEEGATE_UPLOAD_MAX_CELL_CHARS", 128 * 1024)),
+        catalog_max_rows=max(1, _int(env, "FEEGATE_CATALOG_MAX_ROWS", 200_000)),
+        idempotency_lease_seconds=max(10, _int(env, "FEEGATE_IDEMPOTENCY_LEASE_SECONDS", 60)),
+        rate_limit_api=_rate(env, "FEEGATE_RATE_LIMIT_API", "50/second"),
+        rate_limit_checkout=_rate(env, "FEEGATE_RATE_LIMIT_CHECKOUT", "300/minute"),
+        rate_limit_prefix=(env.get("FEEGATE_RATE_LIMIT_PREFIX") or "feegate").strip(),
+        redis_url=(env.get("FEEGATE_REDIS_URL") or "").strip() or None,
+        metrics_token=(env.get("FEEGATE_METRICS_TOKEN") or "").strip() or None,
+        metrics_port=_int(env, "FEEGATE_METRICS_PORT", 0) or None,
+        staff_2fa=_staff_2fa(env.get("FEEGATE_STAFF_2FA")),
         vnpay=VnpaySettings(**vnpay) if vnpay else None,
         momo=(
             MomoSettings(

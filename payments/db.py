@@ -8,14 +8,14 @@ same row before either writes). PostgreSQL uses `SELECT … FOR UPDATE` instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapper, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -51,8 +51,62 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The machine's clock, read here and nowhere else; the Gateway wraps it (or a test's)."""
     return datetime.now(UTC)
+
+
+def stamp_column(*, on: str = "insert", **kwargs: Any) -> Any:
+    """A UTC time column that the session fills from the Gateway's clock at flush.
+
+    `on="insert"` stamps a new row once (created_at, received_at); `on="write"` also
+    re-stamps an updated row (updated_at). Python `default=`/`onupdate=` callables would
+    read the machine's clock behind the Gateway's back, so tests with a frozen clock and
+    reports of "this month" would disagree with what was written.
+    """
+    if on not in {"insert", "write"}:
+        raise ValueError(f"unknown stamp {on!r}")
+    return mapped_column(UTCDateTime, info={"stamp": on}, **kwargs)
+
+
+_STAMPED: dict[tuple[type, str], tuple[str, ...]] = {}
+
+
+def _stamped_attributes(cls: type, kind: str) -> tuple[str, ...]:
+    """The attributes of `cls` stamped on insert (`kind="insert"`: every stamp column) or
+    on every write (`kind="write"`), computed once per class."""
+    key = (cls, kind)
+    if key not in _STAMPED:
+        kinds = {"insert", "write"} if kind == "insert" else {"write"}
+        mapper: Mapper[Any] = inspect(cls)
+        _STAMPED[key] = tuple(
+            attr.key
+            for attr in mapper.column_attrs
+            if any(col.info.get("stamp") in kinds for col in attr.columns)
+        )
+    return _STAMPED[key]
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_rows(session: Session, _context: Any, _instances: Any) -> None:
+    clock: Clock | None = session.info.get("clock")
+    if clock is None:
+        raise RuntimeError("a session without the Gateway's clock cannot write rows")
+    now = clock()
+    for obj in session.new:
+        for key in _stamped_attributes(type(obj), "insert"):
+            if getattr(obj, key) is None:
+                setattr(obj, key, now)
+    for obj in session.dirty:
+        if not session.is_modified(obj, include_collections=False):
+            continue
+        state = inspect(obj)
+        for key in _stamped_attributes(type(obj), "write"):
+            if not state.attrs[key].history.has_changes():
+                setattr(obj, key, now)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -84,6 +138,7 @@ def _fix_sqlite(engine: Engine) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for one Gateway, which gives them its clock (`info["clock"]`)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

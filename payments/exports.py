@@ -11,6 +11,11 @@
 - XLSX: a summary sheet, one sheet per agency, and an information sheet (period, basis,
   target, when it was made — in Vietnam time — and what each column means); amounts and
   counts are numbers formatted `#,##0`, shares `0.0`, dates `DD/MM/YYYY`.
+- No cell is ever a formula (CSV/formula injection, OWASP): codes and names come from
+  portals and catalog files. Every writer (these reports, the staff downloads, the catalog
+  export) goes through `csv_cell` / `xlsx_row`: a text cell that starts with `= + - @`, a tab
+  or a carriage return gets a leading `'` in CSV, and in XLSX every text cell is written as
+  a string (never a formula, and quote-prefixed when it looks like one). Numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -117,15 +124,56 @@ def vn_now(moment: datetime) -> datetime:
     return moment.astimezone(VIETNAM_TZ).replace(tzinfo=None)
 
 
+# -- no formulas: one rule for every writer ---------------------------------------------------
+
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+"""What a spreadsheet may read as the start of a formula (OWASP "CSV Injection"), with the
+full-width forms that some spreadsheet locales accept too."""
+
+
+def looks_like_formula(text: str) -> bool:
+    return text.startswith(FORMULA_STARTS)
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: text that could run as a formula gets a leading `'` (None is empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and looks_like_formula(value):
+        return "'" + value
+    return value
+
+
+def xlsx_row(ws: Worksheet, values: Iterable[Any]) -> None:
+    """Append a row whose text cells are strings, never formulas (numbers stay numbers).
+
+    openpyxl reads a str starting with `=` as a formula and `#N/A` as an error; here every
+    str is a string cell, quote-prefixed (Excel keeps it text when edited) when it looks
+    like a formula, without the control characters that XLSX cannot hold.
+    """
+    cells: list[Any] = []
+    for value in values:
+        if isinstance(value, str):
+            cell = Cell(ws)
+            cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            cell.data_type = "s"
+            if looks_like_formula(value):
+                cell.quotePrefix = True
+            cells.append(cell)
+        else:
+            cells.append(value)
+    ws.append(cells)
+
+
 # -- CSV --------------------------------------------------------------------------------------
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(v) for v in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return (BOM + out.getvalue()).encode("utf-8")
 
 
@@ -176,13 +224,13 @@ def sheet_title(text: str, taken: set[str]) -> str:
 def _table(ws: Worksheet, header: Sequence[str], rows: Sequence[Sequence[Any]],
            formats: dict[int, str], *, total_last: bool, widths: Sequence[int]) -> None:
     """Header on row 1, data below, the totals row (if any) in bold; frozen header."""
-    ws.append(list(header))
+    xlsx_row(ws, header)
     for cell in ws[1]:
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in rows:
-        ws.append(list(row))
+        xlsx_row(ws, row)
     for r in range(2, len(rows) + 2):
         for c, fmt in formats.items():
             ws.cell(row=r, column=c).number_format = fmt
@@ -211,10 +259,10 @@ SHARE_WIDTHS: Final = (18, 48, 14, 14, 14, 18, 18, 18, 14, 12)
 def _info(wb: Workbook, taken: set[str], title: str, lines: Sequence[tuple[str, Any]],
           notes: Sequence[str]) -> None:
     ws = wb.create_sheet(sheet_title("Thông tin", taken))
-    ws.append([title])
+    xlsx_row(ws, [title])
     ws["A1"].font = Font(bold=True, size=13)
     for label, value in lines:
-        ws.append([label, value])
+        xlsx_row(ws, [label, value])
         cell = ws.cell(row=ws.max_row, column=2)
         if isinstance(value, datetime):
             cell.number_format = DATETIME_FORMAT
@@ -222,10 +270,10 @@ def _info(wb: Workbook, taken: set[str], title: str, lines: Sequence[tuple[str, 
             cell.number_format = DATE_FORMAT
         cell.alignment = Alignment(horizontal="left")
     ws.append([])
-    ws.append(["Cách tính"])
+    xlsx_row(ws, ["Cách tính"])
     ws.cell(row=ws.max_row, column=1).font = TOTAL_FONT
     for note in notes:
-        ws.append([note])
+        xlsx_row(ws, [note])
     ws.column_dimensions["A"].width = 34
     ws.column_dimensions["B"].width = 60
 
@@ -345,3 +393,157 @@ def _save(wb: Workbook) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+# -- the national index (Decision 766) ----------------------------------------------------------
+
+NATIONAL_COLUMNS: Final = (
+    "agency_code", "label", "parent_code", "level", "fee_dossiers", "online_paid_dossiers",
+    "indicator_3_6_percent", "fee_procedures", "procedures_with_fee_dossiers",
+    "indicator_3_5_percent", "procedures_paid_online", "indicator_3_5b_percent", "points",
+)
+NATIONAL_HEADERS: Final = (
+    "Mã cơ quan",
+    "Tên cơ quan",
+    "Mã cơ quan cấp trên",
+    "Cấp (1 = cao nhất)",
+    "Số hồ sơ có nghĩa vụ tài chính",
+    "Số hồ sơ đã thanh toán trực tuyến",
+    "Tỷ lệ hồ sơ thanh toán trực tuyến (%) (chỉ số 3.6)",
+    "Số TTHC có thu phí, lệ phí",
+    "Số TTHC có hồ sơ thu phí trong kỳ",
+    "Tỷ lệ TTHC có hồ sơ thu phí (%) (chỉ số 3.5)",
+    "Số TTHC có giao dịch thanh toán trực tuyến",
+    "Tỷ lệ TTHC có giao dịch thanh toán trực tuyến (%) (chỉ số 3.5b)",
+    "Điểm thanh toán trực tuyến (trên 10)",
+)
+NATIONAL_PERCENT_FORMAT: Final = "0.00"
+NATIONAL_NOTES: Final = (
+    "Hồ sơ = một mã hồ sơ (reference) của một cơ quan; tính theo ngày tiếp nhận hồ sơ sớm "
+    "nhất (ngày cổng gửi, nếu không có: ngày tạo khoản thanh toán, giờ Việt Nam).",
+    "Hồ sơ có nghĩa vụ tài chính: có ít nhất một khoản thanh toán khác 0, dù đã thanh toán "
+    "hay chưa (chưa thanh toán, hết hạn, đã hủy đều tính); hồ sơ miễn phí không tính.",
+    "Chỉ số 3.6 = hồ sơ đã thanh toán trực tuyến / hồ sơ có nghĩa vụ tài chính.",
+    "Chỉ số 3.5 = TTHC có hồ sơ thu phí / TTHC có thu phí (trong danh mục, có phí khác 0 "
+    "vào ít nhất một ngày của kỳ).",
+    "Chỉ số 3.5b = TTHC có hồ sơ thanh toán trực tuyến / TTHC có hồ sơ thu phí.",
+    "Điểm = 6 × 3.6 + 2 × min(1, 3.5 / 80%) + 2 × min(1, 3.5b / 80%), từ tỷ lệ chưa làm tròn.",
+    "Mỗi đơn vị tính cả các đơn vị cấp dưới. Tỷ lệ làm tròn 2 chữ số thập phân; "
+    "để trống khi mẫu số bằng 0.",
+    "Chi tiết: docs/reports.md.",
+)
+
+
+def _national_values(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in NATIONAL_COLUMNS]
+    for i in (6, 9, 11, 12):
+        values[i] = "" if values[i] is None else f"{values[i]:.2f}"
+    return values
+
+
+def national_index_csv(report: dict[str, Any]) -> bytes:
+    """Header = the ROW keys of CONTRACT.md; percents and points with a dot, two decimals."""
+    return _csv(NATIONAL_COLUMNS, (_national_values(r) for r in report["rows"]))
+
+
+def national_index_xlsx(report: dict[str, Any], agency_label: str,
+                        generated_at: datetime) -> bytes:
+    """"Tổng hợp" (one row per unit, real numbers, percents `0.00`), then "Thông tin"."""
+    wb = Workbook()
+    taken: set[str] = set()
+    ws = wb.active
+    assert ws is not None
+    ws.title = sheet_title("Tổng hợp", taken)
+    rows = [
+        [float(v) if isinstance(v, Decimal) else v for v in (row[c] for c in NATIONAL_COLUMNS)]
+        for row in report["rows"]
+    ]
+    formats = {5: AMOUNT_FORMAT, 6: AMOUNT_FORMAT, 7: NATIONAL_PERCENT_FORMAT, 8: AMOUNT_FORMAT,
+               9: AMOUNT_FORMAT, 10: NATIONAL_PERCENT_FORMAT, 11: AMOUNT_FORMAT,
+               12: NATIONAL_PERCENT_FORMAT, 13: NATIONAL_PERCENT_FORMAT}
+    _table(ws, NATIONAL_HEADERS, rows, formats, total_last=False,
+           widths=(18, 40, 18, 8, 14, 14, 14, 14, 14, 14, 14, 14, 12))
+    _info(
+        wb, taken, "Chỉ số thanh toán trực tuyến (Quyết định 766/QĐ-TTg)",
+        [
+            ("Cơ quan", agency_label),
+            ("Từ ngày", date.fromisoformat(report["from"])),
+            ("Đến ngày", date.fromisoformat(report["to"])),
+            ("Tính theo", BASIS_NAMES["received_at"]),
+            ("Lập lúc (giờ Việt Nam)", vn_now(generated_at)),
+        ],
+        NATIONAL_NOTES,
+    )
+    return _save(wb)
+
+
+# -- the satisfaction report (payments/reports_satisfaction.py) ----------------------------------
+
+SATISFACTION_COLUMNS: Final = (
+    "key", "label", "answers", "satisfied", "satisfied_percent", "meets_target",
+)
+SATISFACTION_FORMATS: Final = {3: AMOUNT_FORMAT, 4: AMOUNT_FORMAT, 5: SHARE_FORMAT}
+SATISFACTION_NOTES: Final = (
+    "Mỗi khoản đã thanh toán được đánh giá một lần: Rất hài lòng (4), Hài lòng (3), "
+    "Bình thường (2), Không hài lòng (1).",
+    "Tính theo thời điểm người nộp đánh giá (giờ Việt Nam).",
+    "Tỷ lệ hài lòng = số đánh giá Hài lòng và Rất hài lòng / số đánh giá × 100, "
+    "làm tròn 1 chữ số thập phân.",
+    "Đạt chỉ tiêu: so sánh tỷ lệ chưa làm tròn với chỉ tiêu (mặc định 84%).",
+    "Chi tiết: docs/reports.md.",
+)
+
+
+def satisfaction_headers(group_by: str, target: int | float) -> list[str]:
+    key, label = KEY_HEADERS[group_by]
+    return [
+        key,
+        label,
+        "Số đánh giá",
+        "Số đánh giá hài lòng, rất hài lòng",
+        "Tỷ lệ hài lòng (%)",
+        f"Đạt chỉ tiêu {str(target).replace('.', ',')}%",
+    ]
+
+
+def _satisfaction_values(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in SATISFACTION_COLUMNS]
+    share = row["satisfied_percent"]
+    values[4] = "" if share is None else f"{share:.1f}"
+    values[5] = "true" if row["meets_target"] else "false"
+    return values
+
+
+def satisfaction_csv(report: dict[str, Any]) -> bytes:
+    rows = [*report["rows"], report["totals"]]
+    return _csv(SATISFACTION_COLUMNS, (_satisfaction_values(r) for r in rows))
+
+
+def satisfaction_xlsx(report: dict[str, Any], agency_label: str,
+                      generated_at: datetime) -> bytes:
+    """Summary ("Tổng hợp") then "Thông tin"."""
+    wb = Workbook()
+    taken: set[str] = set()
+    target = report["target_percent"]
+    ws = wb.active
+    assert ws is not None
+    ws.title = sheet_title("Tổng hợp", taken)
+    rows = [
+        [*(r[c] for c in SATISFACTION_COLUMNS[:5]), yes_no(r["meets_target"])]
+        for r in [*report["rows"], report["totals"]]
+    ]
+    _table(ws, satisfaction_headers(report["group_by"], target), rows, SATISFACTION_FORMATS,
+           total_last=True, widths=(18, 48, 14, 18, 14, 12))
+    _info(
+        wb, taken, "Báo cáo mức độ hài lòng của người nộp phí, lệ phí",
+        [
+            ("Cơ quan", agency_label),
+            ("Từ ngày", date.fromisoformat(report["from"])),
+            ("Đến ngày", date.fromisoformat(report["to"])),
+            ("Nhóm theo", GROUP_NAMES[report["group_by"]]),
+            ("Chỉ tiêu (%)", target),
+            ("Lập lúc (giờ Việt Nam)", vn_now(generated_at)),
+        ],
+        SATISFACTION_NOTES,
+    )
+    return _save(wb)

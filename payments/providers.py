@@ -1,9 +1,12 @@
 """Which providers are on: an explicit map from settings to configured adapters.
 
-A provider is offered only when its account is configured (CONTRACT.md).
+A provider is offered only when its account is configured and its limits admit the
+payment's amount (CONTRACT.md); the limits are the adapters' own (`Adapter.accepts`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from adapters.base import Adapter
 from adapters.momo import MomoAdapter, MomoConfig
@@ -12,9 +15,24 @@ from adapters.vietqr import VietqrAdapter, VietqrConfig
 from adapters.vnpay import VnpayAdapter, VnpayConfig
 from adapters.zalopay import ZalopayAdapter, ZalopayConfig
 from payments.config import Settings
+from payments.money import format_vnd
 
 ONLINE_PROVIDERS = ("vnpay", "momo", "zalopay", "vietqr", "sandbox")
 """Every provider name the API accepts, in the order the checkout page offers them."""
+
+
+def offered(adapters: Mapping[str, Adapter], amount: int) -> list[str]:
+    """The providers a citizen may choose for `amount` đồng, in the checkout's order."""
+    return [name for name in ONLINE_PROVIDERS
+            if name in adapters and adapters[name].accepts(amount)]
+
+
+def limits_text(adapter: Adapter) -> str:
+    """'1.000 ₫ – 50.000.000 ₫' (or 'từ 1 ₫' without an upper limit), for messages."""
+    low = format_vnd(adapter.min_amount)
+    if adapter.max_amount is None:
+        return f"từ {low}"
+    return f"{low} – {format_vnd(adapter.max_amount)}"
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from adapters.base import VIETNAM_TZ
 from payments.models import Agency, FeeItem, Payment, Procedure
 from payments.states import PaymentStatus
+from payments.targets import targets_in_force
 
 GROUPS: Final = ("agency", "procedure", "provider", "month")
 BASES: Final = ("paid_at", "received_at")
@@ -330,8 +331,31 @@ class AgencySheet:
     totals: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Targets:
+    """The online-share targets that judge a report: the one in force on the period's
+    last day (`period`), and for a `month` row the one in force on that month's last day
+    inside the period (`months`, by `YYYY-MM`)."""
+
+    period: Decimal
+    months: dict[str, Decimal] = field(default_factory=dict)
+
+    def for_month(self, key: str) -> Decimal:
+        return self.months.get(key, self.period)
+
+
+def share_targets(session: Session, period: Period, default: Decimal) -> Targets:
+    """The dated targets (`feegate targets set`) for the period and each of its months;
+    `default` (FEEGATE_ONLINE_SHARE_TARGET) before the first dated target."""
+    months = period.months()
+    last_days = [min(next_month(m) - timedelta(days=1), period.last) for m in months]
+    values = targets_in_force(session, "online_share", [*last_days, period.last], default)
+    return Targets(values[-1], {month_key(m): v for m, v in zip(months, values, strict=False)})
+
+
 def _rows(group_by: str, tallies: dict[str, Tally], labels: dict[str, str], period: Period,
-          target: Decimal) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+          target: Decimal | Targets) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    targets = target if isinstance(target, Targets) else Targets(target)
     keys = set(tallies)
     if group_by == "month":  # a time series: every month of the period, empty ones too
         keys |= {month_key(m) for m in period.months()}
@@ -341,26 +365,37 @@ def _rows(group_by: str, tallies: dict[str, Tally], labels: dict[str, str], peri
         t = tallies.get(key, Tally())
         total = total + t
         label = labels.get(key) or (month_label(key) if group_by == "month" else key)
+        if group_by == "month":  # each month judged by its own month's target
+            month_target = targets.for_month(key)
+            row = share_row(key, label, t.paid_count, t.online_count, t.paid_amount,
+                            t.online_amount, month_target)
+            row["target_percent"] = percent_number(month_target)
+            rows.append(row)
+            continue
         rows.append(share_row(key, label, t.paid_count, t.online_count, t.paid_amount,
-                              t.online_amount, target))
+                              t.online_amount, targets.period))
     totals = share_row(TOTAL_KEY, TOTAL_LABEL, total.paid_count, total.online_count,
-                       total.paid_amount, total.online_amount, target)
+                       total.paid_amount, total.online_amount, targets.period)
     return rows, totals
 
 
 def online_share(session: Session, codes: set[str], query: ShareQuery,
                  target: Decimal) -> dict[str, Any]:
-    """The report of CONTRACT.md as a JSON-ready dict."""
+    """The report of CONTRACT.md as a JSON-ready dict.
+
+    `target` is the default (FEEGATE_ONLINE_SHARE_TARGET): the dated target in force on
+    the period's last day judges the report, each month row its own month's."""
     tallies = {k: t for (_a, k), t in
                tally(session, codes, query.period, query.basis, query.group_by).items()}
     labels = labels_for(session, query.group_by, set(tallies), codes)
-    rows, totals = _rows(query.group_by, tallies, labels, query.period, target)
+    targets = share_targets(session, query.period, target)
+    rows, totals = _rows(query.group_by, tallies, labels, query.period, targets)
     return {
         "from": query.period.first.isoformat(),
         "to": query.period.last.isoformat(),
         "group_by": query.group_by,
         "basis": query.basis,
-        "target_percent": percent_number(target),
+        "target_percent": percent_number(targets.period),
         "rows": rows,
         "totals": totals,
     }
@@ -379,10 +414,11 @@ def online_share_by_agency(session: Session, codes: set[str], query: ShareQuery,
     agencies = sorted({a for a, _k in tallies})
     names = agency_names(session, set(agencies))
     labels = labels_for(session, group_by, {k for _a, k in tallies}, codes)
+    targets = share_targets(session, query.period, target)
     sheets = []
     for agency in agencies:
         own = {k: t for (a, k), t in tallies.items() if a == agency}
-        rows, totals = _rows(group_by, own, labels, query.period, target)
+        rows, totals = _rows(group_by, own, labels, query.period, targets)
         sheets.append(AgencySheet(agency, names.get(agency, agency), group_by, rows, totals))
     return sheets
 

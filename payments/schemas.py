@@ -6,10 +6,21 @@ what is enforced. Amounts are StrictInt: 150000 is accepted, 150000.0 and "15000
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
 
 Amount = Annotated[StrictInt, Field(gt=0, le=100_000_000_000, description="integer đồng")]
 DossierTotal = Annotated[
@@ -24,6 +35,91 @@ DossierTotal = Annotated[
 FeeAmount = Annotated[
     StrictInt, Field(ge=0, le=100_000_000_000, description="integer đồng; 0 = exempt")
 ]
+
+# Identifiers from portals (docs/api.md "Identifier shapes"). Strict on safety, lenient on
+# shape: the official forms (dossier `000.00.01.H32-261126-0001`, procedure `1.001234`,
+# `2.000815.000.00.00.H55`, `1.013229.01`, agency `000.00.01.H32` or `H32.12`) all fit, and
+# so do local and legacy codes; nothing that starts with a sign, a space or `=`, no spaces,
+# quotes, brackets or control characters (a code becomes a report key in CSV and XLSX files).
+REFERENCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+NO_CONTROL_PATTERN = r"^[^\x00-\x1F\x7F]*$"
+Reference = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=REFERENCE_PATTERN,
+        description="dossier code (mã hồ sơ), e.g. `000.00.01.H32-261126-0001`: a letter or "
+        "digit, then letters, digits, `.`, `-`, `_` or `/`",
+    ),
+]
+ProcedureCode = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=CODE_PATTERN,
+        description="procedure code (mã TTHC), e.g. `1.001234`, `2.000815.000.00.00.H55`: "
+        "a letter or digit, then letters, digits, `.`, `-` or `_`",
+    ),
+]
+AgencyCode = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=CODE_PATTERN,
+        description="agency code, e.g. `000.00.01.H32` or `H32.12`: a letter or digit, then "
+        "letters, digits, `.`, `-` or `_`",
+    ),
+]
+MetadataKey = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]
+
+
+def _keys_by_name(schema: dict[str, Any]) -> None:
+    """pydantic documents a key pattern as patternProperties, which lets other keys through;
+    what is enforced is: every key matches (propertyNames), every value is such a text."""
+    values = schema.pop("patternProperties", {}).get(CODE_PATTERN)
+    if values is not None:
+        schema["additionalProperties"] = values
+    schema.setdefault("propertyNames", {})["pattern"] = CODE_PATTERN
+MetadataValue = Annotated[
+    StrictStr,
+    Field(max_length=500, pattern=NO_CONTROL_PATTERN, description="no control characters"),
+]
+
+RFC3339_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _rfc3339_text(value: object) -> object:
+    """JSON has no time type: a time is a string, RFC 3339 with an offset; never a number
+    (which pydantic would read as Unix seconds), nor "1764000000", nor a bare date.
+    A datetime object passes: only Python callers have one, a JSON body never does."""
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and RFC3339_DATE_TIME.fullmatch(value)
+    ):
+        return value
+    raise PydanticCustomError(
+        "rfc3339_date_time",
+        "must be an RFC 3339 date-time string with an offset, e.g. 2026-11-26T09:30:00+07:00",
+    )
+
+
+def _iso_date_text(value: object) -> object:
+    """A JSON date is a string `YYYY-MM-DD`, never a number (a date object from Python)."""
+    if isinstance(value, date) or (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+        return value
+    raise PydanticCustomError("iso_date", "must be a date string YYYY-MM-DD")
+
+
+Rfc3339DateTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+"""`2026-11-26T09:30:00+07:00` or `…Z`: a string with an offset (format date-time)."""
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+"""`2026-11-20`: a string (format date), never a number."""
 
 
 class Strict(BaseModel):
@@ -47,7 +143,11 @@ class FeeItemIn(Strict):
 class CounterIn(Strict):
     method: Literal["cash", "pos", "transfer"]
     receipt_no: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    paid_at: datetime | None = Field(default=None, description="RFC 3339; defaults to now")
+    paid_at: Rfc3339DateTime | None = Field(
+        default=None,
+        description="when the money was taken: RFC 3339 with an offset, from 2000-01-01 to "
+        "now (5 minutes of clock skew tolerated); defaults to now",
+    )
     officer: Annotated[StrictStr, Field(max_length=255)] | None = None
 
 
@@ -62,18 +162,21 @@ class PaymentCreate(Strict):
     recorded already settled: there is nothing to pay, and reports leave it out.
     """
 
-    reference: Annotated[StrictStr, Field(min_length=1, max_length=128, description="dossier code")]
-    procedure_code: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    agency_code: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    reference: Reference
+    procedure_code: ProcedureCode
+    agency_code: AgencyCode | None = None
     amount: DossierTotal
     description: Annotated[StrictStr, Field(max_length=500)] = ""
-    return_url: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+    # not trimmed: a URL with edge whitespace is refused, never silently repaired
+    return_url: Annotated[
+        StrictStr, StringConstraints(strip_whitespace=False), Field(min_length=1, max_length=2000)
+    ]
     payer: Payer | None = None
     fee_items: list[FeeItemIn] | None = Field(default=None, max_length=50)
-    metadata: dict[str, Annotated[StrictStr, Field(max_length=500)]] = Field(
-        default_factory=dict, max_length=50
+    metadata: dict[MetadataKey, MetadataValue] = Field(
+        default_factory=dict, max_length=50, json_schema_extra=_keys_by_name
     )
-    dossier_received_at: date | None = None
+    dossier_received_at: IsoDate | None = None
     counter: CounterIn | None = None
 
 

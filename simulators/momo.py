@@ -38,9 +38,9 @@ import logging
 import re
 import secrets
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -126,13 +126,18 @@ MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def message_for(code: int, lang: str) -> str:
     vi, en = MESSAGES.get(code, ("Lỗi không xác định.", "Unknown error."))
     return en if lang == "en" else vi
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+def epoch_ms(when: datetime) -> int:
+    """A moment as MoMo's Unix milliseconds, exactly (no float)."""
+    delta = when - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def format_vnd(amount: int) -> str:
@@ -262,8 +267,9 @@ def _json_body() -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def create_blueprint(config: MomoConfig) -> Blueprint:
-    """A fresh simulator (its own ledger) for one MoMo partner account."""
+def create_blueprint(config: MomoConfig, *, clock: Callable[[], datetime]) -> Blueprint:
+    """A fresh simulator (its own ledger) for one MoMo partner account; `clock` is the
+    gateway's (tests freeze it)."""
     ledger = Ledger()
     bp = Blueprint("sim_momo", __name__)
     bp.ledger = ledger  # type: ignore[attr-defined]  # for tests and demos to inspect
@@ -275,7 +281,7 @@ def create_blueprint(config: MomoConfig) -> Blueprint:
             "partnerCode": config.partner_code,
             "orderId": data.get("orderId", ""),
             "requestId": data.get("requestId", ""),
-            "responseTime": now_ms(),
+            "responseTime": epoch_ms(clock()),
             "message": message_for(code, str(lang)),
             "resultCode": code,
         }
@@ -347,7 +353,7 @@ def create_blueprint(config: MomoConfig) -> Blueprint:
                 extra_data=str(body["extraData"]),
                 request_type=str(body["requestType"]),
                 lang=str(lang),
-                created_ms=now_ms(),
+                created_ms=epoch_ms(clock()),
             )
             app_link = f"momo://app?action=payWithApp&isScanQR=false&serviceType=app&sid={token}"
             qr_link = f"momo://app?action=payWithApp&isScanQR=true&serviceType=qr&sid={token}"
@@ -403,7 +409,7 @@ def create_blueprint(config: MomoConfig) -> Blueprint:
                 order.result_code = codes[action]
                 order.trans_id = ledger.new_trans_id()
                 order.pay_type = "qr" if order.result_code == PAID else ""
-                order.response_ms = now_ms()
+                order.response_ms = epoch_ms(clock())
             fields = notification_fields(config, order)
             ipn_url, redirect_url = order.ipn_url, order.redirect_url
         if not already_final:
@@ -430,7 +436,7 @@ def create_blueprint(config: MomoConfig) -> Blueprint:
                     "requestId": str(body["requestId"]),
                     "resultCode": 42,
                     "message": message_for(42, lang),
-                    "responseTime": now_ms(),
+                    "responseTime": epoch_ms(clock()),
                 }
                 return jsonify(_signed_answer(config, answer))
             answer = {
@@ -444,7 +450,7 @@ def create_blueprint(config: MomoConfig) -> Blueprint:
                 "resultCode": order.result_code,
                 "refundTrans": list(order.refunds),
                 "message": message_for(order.result_code, lang),
-                "responseTime": now_ms(),
+                "responseTime": epoch_ms(clock()),
                 "lastUpdated": order.response_ms or order.created_ms,
             }
         return jsonify(_signed_answer(config, answer))
@@ -499,7 +505,7 @@ def create_blueprint(config: MomoConfig) -> Blueprint:
                 "transId": 0,
                 "resultCode": code,
                 "message": message_for(code, lang),
-                "responseTime": now_ms(),
+                "responseTime": epoch_ms(clock()),
             }
             if code == 0 and order is not None:
                 answer["transId"] = ledger.new_trans_id()

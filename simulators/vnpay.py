@@ -39,7 +39,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -191,11 +191,12 @@ def create_blueprint(
     config: VnpayConfig,
     *,
     ipn_url: str,
-    clock: Callable[[], datetime] | None = None,
+    clock: Callable[[], datetime],
 ) -> Blueprint:
-    """A fresh simulator (its own ledger) for one VNPay terminal; `clock` is for tests."""
+    """A fresh simulator (its own ledger) for one VNPay terminal;
+    `clock` is the gateway's (tests freeze it)."""
     ledger = Ledger()
-    now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+    now = clock
     bp = Blueprint("sim_vnpay", __name__)
     bp.ledger = ledger  # type: ignore[attr-defined]  # for tests and demos to inspect
 

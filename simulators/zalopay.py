@@ -39,7 +39,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -222,11 +222,12 @@ def _macs_match(expected: str, received: str) -> bool:
 
 
 def create_blueprint(
-    config: ZalopayConfig, *, clock: Callable[[], datetime] | None = None
+    config: ZalopayConfig, *, clock: Callable[[], datetime]
 ) -> Blueprint:
-    """A fresh simulator (its own ledger) for one ZaloPay app; `clock` is for tests."""
+    """A fresh simulator (its own ledger) for one ZaloPay app;
+    `clock` is the gateway's (tests freeze it)."""
     ledger = Ledger()
-    now: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+    now = clock
     bp = Blueprint("sim_zalopay", __name__)
     bp.ledger = ledger  # type: ignore[attr-defined]  # for tests and demos to inspect
 

@@ -101,6 +101,10 @@ def settings(database_url: str, port: int, settings_overrides: dict[str, Any]) -
         "sandbox": True,
         "sandbox_secret": "sandbox-test-secret",
         "sync_delay_seconds": 300,
+        # Tests walk flows faster than any portal or citizen: no limit unless a test sets one
+        # (tests/web/test_rate_limits.py checks the contract's defaults and the 429s).
+        "rate_limit_api": "1000000/second",
+        "rate_limit_checkout": "1000000/minute",
     }
     values.update(settings_overrides)
     return Settings(**values)

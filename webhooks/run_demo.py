@@ -30,8 +30,8 @@ def main() -> int:
             "1",
             "--threads",
             "8",
-            "--access-logfile",
-            "-",
+            "--config",
+            str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"),
         ]
     )
     worker = subprocess.Popen([str(bin_dir / "feegate"), "worker"])

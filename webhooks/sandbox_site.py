@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -84,7 +84,7 @@ def choose() -> Response:
     if choice == "pay" and magic(amount) == MAGIC_DECLINE:
         status, code, message = CHOICES["fail"]
     reported = amount + 1000 if magic(amount) == MAGIC_AMOUNT_MISMATCH else amount
-    now = datetime.now(UTC)
+    now = gateway().now()
     txn = record(fields["reference"], reported, status, code, now)
     result = {
         "reference": fields["reference"],

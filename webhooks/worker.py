@@ -1,4 +1,4 @@
-"""`feegate worker`: expiry, provider status sync and outbox delivery, in that order.
+"""`feegate worker`: expiry, provider status sync, outbox delivery and queued statements.
 
 One pass (`run_once`) expires what is stale, asks providers about attempts still
 pending, then delivers every due notification (including those the first two steps just
@@ -33,6 +33,7 @@ class PassReport:
     sync: jobs.JobStats = field(default_factory=jobs.JobStats)
     refunds: jobs.JobStats = field(default_factory=jobs.JobStats)
     outbox: DeliveryStats = field(default_factory=DeliveryStats)
+    statements: int = 0  # provider statements reconciled (queued by the staff page)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class PassReport:
             "still_pending": self.expiry.undecided + self.sync.undecided,
             "provider_unavailable": self.expiry.unavailable + self.sync.unavailable,
             "refunds_settled": self.refunds.applied,
+            "statements_reconciled": self.statements,
             "delivered": self.outbox.delivered,
             "delivery_failed": self.outbox.failed,
             "dead": self.outbox.dead,
@@ -50,7 +52,8 @@ class PassReport:
 
     def detail(self) -> dict[str, Any]:
         return {"expiry": asdict(self.expiry), "sync": asdict(self.sync),
-                "refunds": asdict(self.refunds), "outbox": asdict(self.outbox)}
+                "refunds": asdict(self.refunds), "outbox": asdict(self.outbox),
+                "statements": self.statements}
 
     @property
     def busy(self) -> bool:
@@ -59,12 +62,14 @@ class PassReport:
 
 def run_once(gw: Gateway, *, stop: threading.Event | None = None,
              sender: Sender | None = None) -> PassReport:
-    """Every due job once: expiry, status sync, refund sync, then outbox delivery."""
+    """Every due job once: expiry, status sync, refund sync, outbox delivery, then one
+    queued provider statement (after the money jobs, so a long statement delays none)."""
     report = PassReport()
     report.expiry = jobs.expire_due(gw, stop=stop)
     report.sync = jobs.sync_due(gw, stop=stop)
     report.refunds = jobs.sync_refunds(gw, stop=stop)
     report.outbox = deliver_due(gw, stop=stop, sender=sender)
+    report.statements = jobs.reconcile_statements(gw, stop=stop)
     return report
 
 

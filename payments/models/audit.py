@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from payments.db import Base, UTCDateTime, utcnow
+from payments.db import Base, stamp_column
 
 
 class PaymentEvent(Base):
@@ -25,7 +25,7 @@ class PaymentEvent(Base):
     source: Mapped[str] = mapped_column(String(16))  # api | return | ipn | sync | staff | system
     actor: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
 
 
 class ProviderCallback(Base):
@@ -46,4 +46,4 @@ class ProviderCallback(Base):
     attempt_id: Mapped[str | None] = mapped_column(String(40))
     outcome: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = stamp_column()

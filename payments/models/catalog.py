@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from payments.db import Base, UTCDateTime, utcnow
+from payments.db import Base, stamp_column
 
 
 class Agency(Base):
@@ -19,7 +19,7 @@ class Agency(Base):
     parent_code: Mapped[str | None] = mapped_column(String(64), index=True)
     level: Mapped[str | None] = mapped_column(String(32))  # province | department | commune …
     catalogued: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
 
     procedures: Mapped[list[Procedure]] = relationship(back_populates="agency")
 
@@ -34,7 +34,7 @@ class Procedure(Base):
     name: Mapped[str] = mapped_column(String(500), default="")
     online_payment_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     catalogued: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
 
     agency: Mapped[Agency] = relationship(back_populates="procedures")
     fee_items: Mapped[list[FeeItem]] = relationship(

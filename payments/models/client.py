@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from payments.db import Base, UTCDateTime, utcnow
+from payments.db import Base, UTCDateTime, stamp_column
 
 
 class Client(Base):
@@ -23,7 +23,7 @@ class Client(Base):
     notify_url: Mapped[str | None] = mapped_column(String(1000))
     return_hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
     payment_ttl_minutes: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
 
     agencies: Mapped[list[ClientAgency]] = relationship(
         back_populates="client", cascade="all, delete-orphan"
@@ -46,7 +46,13 @@ class ClientAgency(Base):
 
 
 class IdempotencyKey(Base):
-    """One row per (client, key): claimed before the work, completed with the answer."""
+    """One row per (client, key): claimed before the work, completed with the answer.
+
+    An in-flight claim holds a lease: `lock_token` names the request that holds it and
+    `locked_until` says until when. A retry may take over a claim whose lease ran out (its
+    request crashed); every write of the holder is conditional on its token, so a holder
+    that lost its lease cannot also complete (payments.services.idempotency).
+    """
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("client_id", "key"),)
@@ -59,5 +65,9 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     payment_id: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
     note: Mapped[str | None] = mapped_column(Text)
+    response_content_type: Mapped[str | None] = mapped_column(String(100))
+    refund_id: Mapped[str | None] = mapped_column(String(40))  # set with the pending refund
+    lock_token: Mapped[str | None] = mapped_column(String(32))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from payments.db import Base, UTCDateTime, utcnow
+from payments.db import Base, UTCDateTime, stamp_column
 
 
 class Outbox(Base):
@@ -22,11 +22,11 @@ class Outbox(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|dead
     tries: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = stamp_column()
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
 
 
 class OutboxDelivery(Base):
@@ -40,4 +40,4 @@ class OutboxDelivery(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
-    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempted_at: Mapped[datetime] = stamp_column()

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from payments.db import Base, UTCDateTime, utcnow
+from payments.db import Base, UTCDateTime, stamp_column
 
 
 class Payment(Base):
@@ -31,6 +31,7 @@ class Payment(Base):
         Index("ix_payments_agency_paid", "agency_code", "paid_at"),
         Index("ix_payments_agency_received", "agency_code", "dossier_received_at"),  # 0002
         Index("ix_payments_agency_created", "agency_code", "created_at"),  # 0002
+        Index("ix_payments_agency_reference", "agency_code", "reference"),  # 0009: dossiers
         Index("ix_payments_status_expires", "status", "expires_at"),
     )
 
@@ -55,8 +56,8 @@ class Payment(Base):
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
+    updated_at: Mapped[datetime] = stamp_column(on="write")
 
     fee_items: Mapped[list[PaymentFeeItem]] = relationship(
         back_populates="payment", order_by="PaymentFeeItem.position", cascade="all, delete-orphan"
@@ -123,8 +124,8 @@ class Attempt(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     query_count: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
+    updated_at: Mapped[datetime] = stamp_column(on="write")
 
     payment: Mapped[Payment] = relationship(back_populates="attempts")
 
@@ -146,7 +147,7 @@ class Refund(Base):
     provider_data: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(255), default="api")
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the worker asks then
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
+    updated_at: Mapped[datetime] = stamp_column(on="write")
 
     payment: Mapped[Payment] = relationship(back_populates="refunds")

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from payments.db import Base, UTCDateTime, utcnow
+from payments.db import Base, UTCDateTime, stamp_column
 
 
 class SandboxTransaction(Base):
@@ -24,7 +24,7 @@ class SandboxTransaction(Base):
     transaction_id: Mapped[str] = mapped_column(String(40))
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()
 
 
 class SandboxRefund(Base):
@@ -39,4 +39,4 @@ class SandboxRefund(Base):
     code: Mapped[str] = mapped_column(String(8))
     message: Mapped[str] = mapped_column(String(255), default="")
     refund_id: Mapped[str] = mapped_column(String(40), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = stamp_column()

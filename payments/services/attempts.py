@@ -16,11 +16,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.base import Outcome, ProviderResult, StartRequest
+from adapters.base import Adapter, Outcome, ProviderResult, StartRequest
 from adapters.errors import ProviderRejected, ProviderUnavailable
-from payments.errors import InvalidState, NotFound, ProviderDown, ProviderRefused
+from payments.errors import (
+    FieldError,
+    InvalidState,
+    NotFound,
+    ProviderDown,
+    ProviderRefused,
+    ValidationFailed,
+)
 from payments.ids import provider_reference, public_id
 from payments.models import Attempt, Payment
+from payments.money import format_vnd
+from payments.providers import limits_text
 from payments.services.events import enqueue_notification, record_event
 from payments.services.gateway import Gateway
 from payments.services.locking import lock_payment
@@ -303,6 +312,7 @@ def start_attempt(
         if client_id is not None and payment.client_id != client_id:
             raise NotFound(f"payment {payment_id} not found")
         _ensure_payable(gw, payment)
+        _ensure_within_limits(provider, adapter, payment.amount)  # before any attempt exists
         reference = provider_reference()
         attempt = Attempt(
             id=public_id("att"),
@@ -375,6 +385,26 @@ def start_attempt(
         opened.provider_data = dict(started.extra)
     logger.info("%s attempt %s started for %s", provider, request.reference, payment_id)
     return attempt_id
+
+
+class AmountOutsideLimits(ValidationFailed):
+    """422: the provider cannot take this amount; no attempt is made, the payment is unchanged."""
+
+    code = "amount-outside-provider-limits"
+    title = "The provider cannot take this amount"
+
+
+def _ensure_within_limits(provider: str, adapter: Adapter, amount: int) -> None:
+    if adapter.accepts(amount):
+        return
+    limits = limits_text(adapter)
+    high = adapter.max_amount
+    english = (f"{adapter.min_amount:,} to {high:,} đồng" if high is not None
+               else f"at least {adapter.min_amount:,} đồng")
+    message = (f"{provider} không nhận khoản thanh toán {format_vnd(amount)}: hạn mức mỗi giao "
+               f"dịch là {limits}; hãy chọn nhà cung cấp khác ({provider} takes {english} per "
+               f"payment; choose another provider)")
+    raise AmountOutsideLimits(message, [FieldError("provider", message)])
 
 
 def _ensure_payable(gw: Gateway, payment: Payment) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payments.errors import Unauthorized, ValidationFailed
+from payments.errors import FieldError, Unauthorized, ValidationFailed
 from payments.ids import api_key, public_id, webhook_secret
-from payments.models import Agency, Client, ClientAgency
+from payments.models import Client, ClientAgency
+from payments.records import record_agency
+from payments.urls import UnsafeURL, check_notify_url
 
 AGENCY_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 HOST = re.compile(
@@ -33,16 +34,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def validate_notify_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" and host:
-        return url
-    if parts.scheme == "http" and (host in LOOPBACK_HOSTS or host.startswith("127.")):
-        return url
-    raise ValidationFailed(
-        "notify URL must be https:// (http only for loopback hosts)",
-    )
+def validate_notify_url(url: str, *, env: str = "production") -> str:
+    """Parsed as a browser parses it; https (http for loopback); no private host in production.
+
+    `env` is `Settings.env`: private and link-local addresses are allowed only in "dev" and
+    "test" (payments.urls explains the rules and why).
+    """
+    try:
+        check_notify_url(url, env=env)
+    except UnsafeURL as exc:
+        raise ValidationFailed(
+            f"notify URL is not allowed: {exc.reason}", [FieldError("notify_url", exc.reason)]
+        ) from None
+    return url
 
 
 def create_client(
@@ -53,6 +57,7 @@ def create_client(
     return_hosts: list[str],
     notify_url: str | None = None,
     payment_ttl_minutes: int | None = None,
+    env: str = "production",
 ) -> NewClient:
     if not name.strip():
         raise ValidationFailed("name is required")
@@ -65,7 +70,7 @@ def create_client(
         if not HOST.match(host) and host not in LOOPBACK_HOSTS:
             raise ValidationFailed(f"malformed return host: {host!r}")
     if notify_url:
-        validate_notify_url(notify_url)
+        validate_notify_url(notify_url, env=env)
     key = api_key()
     secret = webhook_secret()
     client = Client(
@@ -80,8 +85,8 @@ def create_client(
     )
     for code in dict.fromkeys(agencies):
         client.agencies.append(ClientAgency(agency_code=code))
-        if session.scalar(select(Agency.id).where(Agency.code == code)) is None:
-            session.add(Agency(code=code, name="", catalogued=False))  # recorded bare
+    for code in sorted(set(agencies)):  # one order for every writer: no deadlock
+        record_agency(session, code)  # insert-or-get: recorded bare when not catalogued
     session.add(client)
     session.flush()
     return NewClient(id=client.id, api_key=key, webhook_secret=secret)

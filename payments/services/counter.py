@@ -9,20 +9,21 @@ types the data in:
   written; a cancelled payment neither (the portal cancelled it: create a new one);
 - a receipt number is recorded once per collecting agency (receipt numbers are unique per
   issuer; another agency may use the same number): 409;
-- `paid_at` must carry an offset and may not be in the future (a few minutes of clock
-  skew between the counter's machine and feegate are tolerated): 422.
+- `paid_at` must carry an offset, may not be in the future (a few minutes of clock
+  skew between the counter's machine and feegate are tolerated) nor before 2000 (no
+  report reaches further back; year 1 or 9999 would not even convert to UTC): 422.
 Every check runs before anything is written, so a refused request changes nothing.
 """
 
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from adapters.base import Outcome, ProviderResult
+from adapters.base import VIETNAM_TZ, Outcome, ProviderResult
 from payments.db import lock_for_update
 from payments.errors import Conflict, FieldError, InvalidState, ValidationFailed
 from payments.ids import provider_reference, public_id
@@ -36,22 +37,39 @@ from payments.states import AttemptStatus, PaymentStatus
 COUNTER = "counter"
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a counter's `paid_at` may be (its clock may run ahead of ours)."""
+EARLIEST_PAID_AT = datetime(2000, 1, 1, tzinfo=VIETNAM_TZ)
+"""No counter payment before 2000 (Vietnam time): no report reaches further back."""
 
 
 def check_paid_at(data: CounterIn, now: datetime) -> datetime:
-    """The moment the money was taken: given with an offset, not in the future."""
+    """The moment the money was taken, in UTC: given with an offset, 2000 to now (+skew).
+
+    `now` is the gateway's clock (`gw.now()`), never the machine's.
+    """
     paid_at = data.paid_at or now
     if paid_at.tzinfo is None or paid_at.utcoffset() is None:
         raise ValidationFailed(
             "paid_at needs a time-zone offset",
             [FieldError("paid_at", "RFC 3339 with an offset, e.g. 2026-11-26T09:30:00+07:00")],
         )
-    if paid_at > now + CLOCK_SKEW:
+    try:
+        moment = paid_at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+07:00, 9999-12-31T23:59-07:00: no such UTC time
+        moment = None
+    if moment is None or moment < EARLIEST_PAID_AT:
         raise ValidationFailed(
-            "paid_at is in the future",
-            [FieldError("paid_at", "is in the future; give the time the money was taken")],
+            "paid_at nằm ngoài khoảng cho phép (paid_at is out of range)",
+            [FieldError("paid_at", "must be on or after 2000-01-01T00:00:00+07:00 and not in "
+                        "the future")],
         )
-    return paid_at
+    if moment > now + CLOCK_SKEW:
+        raise ValidationFailed(
+            "paid_at ở thời điểm tương lai (paid_at is in the future)",
+            [FieldError("paid_at", "is in the future; give the time the money was taken "
+                        f"(at most {int(CLOCK_SKEW.total_seconds() // 60)} minutes ahead of "
+                        "feegate's clock)")],
+        )
+    return moment
 
 
 def _lock_receipt(session: Session, agency_code: str, receipt_no: str) -> None:

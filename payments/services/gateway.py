@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Adapter
 from payments.config import Settings
-from payments.db import make_engine, make_sessionmaker, utcnow
+from payments.db import make_engine, make_sessionmaker, system_clock
 from payments.errors import ProviderNotAvailable
 from payments.providers import build_adapters
 
@@ -24,7 +24,7 @@ class Gateway:
     settings: Settings
     sessions: sessionmaker[Session]
     adapters: dict[str, Adapter]
-    clock: Callable[[], datetime] = field(default=utcnow)
+    clock: Callable[[], datetime] = field(default=system_clock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
@@ -35,7 +35,16 @@ class Gateway:
             adapters=build_adapters(settings),
         )
 
+    def __post_init__(self) -> None:
+        # Rows are stamped at flush from this gateway's clock (payments.db.stamp_column).
+        self.sessions.configure(info={"clock": self.now})
+
     def now(self) -> datetime:
+        """The service's one reading of the time: rows, expiry, reports, pages all ask here.
+
+        `clock` may be swapped (tests freeze it, demo history replays the past), so
+        sessions hold this bound method, never the clock itself.
+        """
         return self.clock()
 
     def adapter(self, name: str) -> Adapter:

@@ -156,7 +156,7 @@ def release(gw: Gateway, claims: Sequence[ClaimedQuery]) -> None:
                 update(Attempt)
                 .where(Attempt.id == claim.attempt_id, Attempt.query_count == claim.query_count,
                        Attempt.status == AttemptStatus.PENDING.value)
-                .values(query_count=Attempt.query_count - 1, next_query_at=now)
+                .values(query_count=Attempt.query_count - 1, next_query_at=now, updated_at=now)
             )
 
 
@@ -392,3 +392,15 @@ def sync_refunds(gw: Gateway, *, stop: threading.Event | None = None) -> JobStat
         if status != "pending":
             stats.applied += 1
     return stats
+
+
+def reconcile_statements(gw: Gateway, *, stop: threading.Event | None = None) -> int:
+    """Provider statements queued by the staff page (or left by a worker that died).
+
+    Matching never moves money state (payments/services/reconciliation.py): it reads the
+    stored file, matches it in SQL by chunks and flags what differs. One run per pass, so
+    the other jobs are not kept waiting by a long statement. Returns the runs finished.
+    """
+    from payments.services import reconciliation  # noqa: PLC0415 - only the worker needs it
+
+    return reconciliation.run_queued(gw, stop=stop, limit=1)

@@ -114,7 +114,7 @@ def claim_due(gw: Gateway, *, limit: int, lease_seconds: int) -> list[ClaimedMes
         clients = {c.id: c for c in found}
         for row in rows:
             client = clients[row.client_id]
-            problem = _unusable_url(client.notify_url)
+            problem = _unusable_url(client.notify_url, gw.settings.env)
             if problem is not None:
                 row.status = OutboxStatus.SKIPPED.value
                 row.last_error = problem
@@ -130,11 +130,12 @@ def claim_due(gw: Gateway, *, limit: int, lease_seconds: int) -> list[ClaimedMes
     return claimed
 
 
-def _unusable_url(url: str | None) -> str | None:
+def _unusable_url(url: str | None, env: str) -> str | None:
+    """Checked again at delivery: rules may have tightened since the URL was stored."""
     if not url:
         return "the client has no notify URL"
     try:
-        validate_notify_url(url)
+        validate_notify_url(url, env=env)
     except ValidationFailed as exc:
         return f"the client's notify URL is not allowed: {exc.detail}"
     return None

@@ -6,15 +6,16 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from adapters.base import VIETNAM_TZ
+from payments import urls
 from payments.errors import FieldError, Forbidden, InvalidState, NotFound, ValidationFailed
 from payments.ids import public_id
 from payments.models import Agency, Attempt, Client, FeeItem, Payment, PaymentFeeItem, Procedure
+from payments.records import record_procedure
 from payments.schemas import PaymentCreate
 from payments.services.attempts import close_attempt, move_payment
 from payments.services.events import record_event
@@ -48,21 +49,19 @@ def resolve_agency(session: Session, client: Client, data: PaymentCreate) -> str
 
 
 def check_return_url(client: Client, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed(
-            "return_url must be an http(s) URL",
-            [FieldError("return_url", "must be an absolute http:// or https:// URL")],
-        )
-    if parts.hostname.lower() not in {h.lower() for h in client.return_hosts}:
+    """Parsed as a browser parses it (payments.urls): it must land on a registered host."""
+    try:
+        urls.check_return_url(url, list(client.return_hosts))
+    except urls.HostNotRegistered as exc:
         raise ValidationFailed(
             "return_url host is not registered for this client",
-            [
-                FieldError(
-                    "return_url", f"host {parts.hostname} is not one of the client's return hosts"
-                )
-            ],
-        )
+            [FieldError("return_url", exc.reason)],
+        ) from None
+    except urls.UnsafeURL as exc:
+        raise ValidationFailed(
+            "return_url must be a plain absolute http(s) URL",
+            [FieldError("return_url", exc.reason)],
+        ) from None
 
 
 def fees_in_force(procedure: Procedure, on: date) -> list[FeeItem]:
@@ -74,23 +73,14 @@ def fees_in_force(procedure: Procedure, on: date) -> list[FeeItem]:
     ]
 
 
-def find_or_record_procedure(session: Session, agency_code: str, code: str) -> Procedure:
-    """A procedure not in the catalog yet is recorded as uncatalogued: never block a portal."""
-    agency = session.scalar(select(Agency).where(Agency.code == agency_code))
-    if agency is None:
-        agency = Agency(code=agency_code, name="", catalogued=False)
-        session.add(agency)
-        session.flush()
-    procedure = session.scalar(
-        select(Procedure).where(Procedure.agency_id == agency.id, Procedure.code == code)
-    )
-    if procedure is None:
-        procedure = Procedure(
-            agency_id=agency.id, code=code, name="", catalogued=False, online_payment_enabled=True
-        )
-        session.add(procedure)
-        session.flush()
-    return procedure
+def find_or_record_procedure(
+    session: Session, agency_code: str, code: str, *, now: datetime | None = None
+) -> Procedure:
+    """A procedure not in the catalog yet is recorded as uncatalogued: never block a portal.
+
+    Insert-or-get (payments.records): concurrent first uses all succeed, one row is kept.
+    """
+    return record_procedure(session, agency_code, code, now=now)
 
 
 def create_payment(
@@ -98,7 +88,7 @@ def create_payment(
 ) -> Payment:
     agency_code = resolve_agency(session, client, data)
     check_return_url(client, data.return_url)
-    procedure = find_or_record_procedure(session, agency_code, data.procedure_code)
+    procedure = find_or_record_procedure(session, agency_code, data.procedure_code, now=gw.now())
     exempt = data.amount == 0
     if (procedure.catalogued and not procedure.online_payment_enabled and data.counter is None
             and not exempt):

@@ -15,6 +15,7 @@ the provider may have paid it out. The worker asks again with `sync_refund`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -71,14 +72,19 @@ def create_refund(
     *,
     actor: str,
     source: str = "api",
+    on_open: Callable[[Session, str], None] | None = None,
 ) -> str:
     """Refund `data.amount` of a paid payment; return the refund id.
+
+    `on_open(session, refund_id)` runs in the transaction that commits the pending refund
+    (the API links its Idempotency-Key claim to it there); if it raises, no refund opens.
 
     Raises NotFound (not this client's), InvalidState (not paid), ValidationFailed
     (too much, counter payment, provider without refunds), Conflict (another refund in
     flight leaves too little) and ProviderDown (no answer: the refund stays pending).
     """
-    opened = _open_refund(gw, client_id, payment_id, data, actor=actor, source=source)
+    opened = _open_refund(gw, client_id, payment_id, data, actor=actor, source=source,
+                          on_open=on_open)
     adapter = gw.adapter(opened.provider)
     try:
         result = adapter.refund(opened.request)
@@ -113,7 +119,8 @@ def create_refund(
 
 
 def _open_refund(
-    gw: Gateway, client_id: str, payment_id: str, data: RefundCreate, *, actor: str, source: str
+    gw: Gateway, client_id: str, payment_id: str, data: RefundCreate, *, actor: str, source: str,
+    on_open: Callable[[Session, str], None] | None = None,
 ) -> _Opened:
     """Transaction 1: check under the payment's lock and commit the pending refund."""
     with gw.sessions.begin() as session:
@@ -184,6 +191,8 @@ def _open_refund(
             actor=actor,
             detail={"refund_id": refund.id, "amount": refund.amount, "reason": refund.reason},
         )
+        if on_open is not None:
+            on_open(session, refund.id)
         return _Opened(refund.id, attempt.provider, refund_request(gw, refund, attempt))
 
 

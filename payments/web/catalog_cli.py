@@ -31,11 +31,13 @@ def catalog_import(file: Path, dry_run: bool) -> None:
     Rows with problems are rejected whole and listed with their line number and reason;
     the other rows are saved. Exit status 1 when any row was rejected.
     """
+    gw = _gw()
+    settings = gw.settings
     try:
-        rows = catalog.read_file(file)
+        rows = catalog.read_file(file, max_rows=settings.catalog_max_rows,
+                                 max_cell=settings.upload_max_cell_chars)
     except catalog.CatalogFileError as exc:
         raise click.ClickException(f"{file}: {exc}; nothing was imported") from exc
-    gw = _gw()
     session = gw.sessions()
     try:
         report = catalog.import_rows(session, rows)

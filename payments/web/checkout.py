@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import segno
@@ -12,16 +13,21 @@ from sqlalchemy import select
 from adapters.vietqr import bank_label
 from payments.errors import DomainError, ProviderDown
 from payments.models import Agency, Attempt, Payment, Procedure
-from payments.providers import ONLINE_PROVIDERS
+from payments.providers import offered
 from payments.services.attempts import start_attempt
 from payments.services.callbacks import confirm_with_provider
 from payments.states import PAYABLE, AttemptStatus, PaymentStatus
 from payments.web.context import client_ip, db, gateway
 from payments.web.i18n import TEXTS, pick_lang, provider_names, t
 
-bp = Blueprint("checkout", __name__, template_folder="templates")
-
-QR_REFRESH_SECONDS = 5  # how often the page showing a VietQR code looks for the bank's word
+# static/poll.js: the waiting pages' quiet polling (a file of ours, no inline script, no CDN)
+bp = Blueprint(
+    "checkout",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/checkout",
+)
 
 
 @bp.url_value_preprocessor
@@ -51,32 +57,99 @@ def render_message(heading_key: str, message: str, status: int) -> Response:
     return Response(html, status=status)
 
 
-RESULT_REFRESH_SECONDS = 3
-
-
 def render_result(payment: Payment, attempt: Attempt | None, *, confirming: bool) -> str:
-    """The result page; while confirming it refreshes to /pay/<id>/result/<attempt>.
+    """The result page; while confirming, static/poll.js polls status.json?attempt=… (which
+    asks the provider) and opens /pay/<id>/result/<attempt> once the attempt is settled.
 
-    Refreshing there (not the provider's return URL) asks the provider again without
-    storing the browser's return once more every few seconds.
+    No page reloads itself (no meta refresh): without script, "Kiểm tra lại" links to
+    /pay/<id>/result/<attempt>, which asks the provider again without storing the
+    browser's return once more.
     """
-    refresh = None
+    ctx = page_context(attempt.locale if attempt else None)
+    poll = None
     if confirming and attempt is not None:
-        target = url_for("checkout.result", payment_id=payment.id, attempt_id=attempt.id)
-        refresh = f"{RESULT_REFRESH_SECONDS};url={target}"
+        poll = wait_poll(payment.id, ctx["lang"], attempt_id=attempt.id)
     return render_template(
         "checkout/result.html",
         payment=payment,
         attempt=attempt,
         confirming=confirming,
-        refresh=refresh,
-        **page_context(attempt.locale if attempt else None),
+        poll=poll,
+        **ctx,
     )
+
+
+def wait_poll(payment_id: str, lang: str, *, attempt_id: str | None = None) -> dict[str, str]:
+    """What a waiting page hands static/poll.js: the status URL to poll, where to go once
+    it is final, and the "Kiểm tra lại" link (the same page) for a browser without script."""
+    if attempt_id is None:
+        page = url_for("checkout.pay", payment_id=payment_id, lang=lang)
+        status = url_for("checkout.payment_status", payment_id=payment_id, lang=lang)
+        return {"url": status, "next": page, "again": page + "#transfer"}
+    page = url_for("checkout.result", payment_id=payment_id, attempt_id=attempt_id, lang=lang)
+    status = url_for("checkout.payment_status", payment_id=payment_id, attempt=attempt_id,
+                     lang=lang)
+    return {"url": status, "next": page, "again": page}
+
+
+@bp.get("/pay/<payment_id>/status.json")
+def payment_status(payment_id: str) -> Response:
+    """What a waiting page polls: `{id, status, attempt, final, message}`, nothing secret.
+
+    With `attempt` (the result page), a pending attempt is asked about at its provider,
+    as /pay/<id>/result/<attempt> does; `final` once the attempt is settled. Without it
+    (the VietQR page, waiting for the bank's notification), nothing is asked; `final` once
+    the checkout page would no longer show a transfer to wait for. Either way `final` is
+    exactly "the page to open no longer waits", so a page never goes round in circles.
+    Unknown ids, or an attempt of another payment: 404.
+    """
+    lang = pick_lang(request.args.get("lang"))
+    attempt_id = request.args.get("attempt") or None
+    session = db()
+    payment = session.get(Payment, payment_id)
+    if payment is None or (attempt_id is not None and "\x00" in attempt_id):
+        return _status_json({"error": "not found"}, 404)
+    if attempt_id is not None:
+        attempt = session.get(Attempt, attempt_id)
+        if attempt is None or attempt.payment_id != payment_id:
+            return _status_json({"error": "not found"}, 404)
+        pending = attempt.status == AttemptStatus.PENDING.value
+        session.rollback()  # no transaction open during the provider call
+        if pending:
+            confirm_with_provider(gateway(), attempt_id, source="return")
+        session.expire_all()
+    payment = session.get(Payment, payment_id)
+    assert payment is not None
+    attempt = session.get(Attempt, attempt_id) if attempt_id else None
+    if attempt is not None:
+        final = attempt.status != AttemptStatus.PENDING.value
+    else:
+        payable = PaymentStatus(payment.status) in PAYABLE and gateway().now() < payment.expires_at
+        final = not payable or _pending_transfer(payment) is None
+    if final:
+        message = f"{t('status_' + payment.status, lang)}. {t('poll_opening', lang)}"
+    else:
+        message = t("poll_still_waiting", lang)
+    return _status_json({
+        "id": payment.id,
+        "status": payment.status,
+        "attempt": {"id": attempt.id, "status": attempt.status} if attempt else None,
+        "final": final,
+        "message": message,
+    })
+
+
+def _status_json(body: dict[str, Any], code: int = 200) -> Response:
+    response = Response(json.dumps(body, ensure_ascii=False), status=code,
+                        mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/pay/<payment_id>/result/<attempt_id>")
 def result(payment_id: str, attempt_id: str) -> Response:
-    """Where a confirming result page refreshes to: ask the provider, show what we know."""
+    """A confirming page's "Kiểm tra lại" and where its polling ends: ask the provider (while
+    the attempt is pending), show what we know."""
     session = db()
     attempt = session.get(Attempt, attempt_id)
     if attempt is None or attempt.payment_id != payment_id:
@@ -121,7 +194,7 @@ def pay(payment_id: str, message: str | None = None, status: int = 200) -> Respo
     if payment is None:
         return render_message("error", t("not_found", pick_lang(request.args.get("lang"))), 404)
     gw = gateway()
-    providers = [name for name in ONLINE_PROVIDERS if name in gw.adapters]
+    providers = offered(gw.adapters, payment.amount)  # configured, and the amount fits
     payable = PaymentStatus(payment.status) in PAYABLE and gw.now() < payment.expires_at
     agency_name, procedure_name = _labels(payment)
     transfer = _pending_transfer(payment) if payable else None
@@ -136,8 +209,8 @@ def pay(payment_id: str, message: str | None = None, status: int = 200) -> Respo
         procedure_name=procedure_name,
         message=message,
         transfer=transfer,
-        # the page waits for the bank's notification: look again every few seconds
-        refresh=QR_REFRESH_SECONDS if transfer else None,
+        # the page waits for the bank's notification: static/poll.js looks quietly
+        poll=wait_poll(payment.id, pick_lang(request.args.get("lang"))) if transfer else None,
         **page_context(),
     )
     return Response(html, status=status)

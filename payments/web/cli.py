@@ -13,8 +13,9 @@ from werkzeug.security import generate_password_hash
 
 from payments import migrate
 from payments.errors import DomainError
-from payments.models import StaffUser
+from payments.models import StaffUser, StaffUserAgency
 from payments.models.user import ROLES
+from payments.passwords import WeakPassword, check_password
 from payments.services.clients import create_client
 from payments.services.gateway import Gateway
 from payments.web.context import EXTENSION
@@ -69,6 +70,7 @@ def clients_create(
                 return_hosts=list(return_hosts),
                 notify_url=notify_url,
                 payment_ttl_minutes=payment_ttl_minutes,
+                env=gw.settings.env,
             )
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
@@ -80,27 +82,36 @@ def clients_create(
 @users_cli.command("create")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--agency", "agencies", multiple=True,
+              help="agency code; repeatable. The user sees it and every agency below it; "
+                   "without any, an admin sees all and a viewer or finance user nothing")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
-def users_create(email: str, role: str, password_stdin: bool) -> None:
+def users_create(email: str, role: str, agencies: tuple[str, ...], password_stdin: bool) -> None:
     """Create a staff account."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
-        raise click.ClickException("the password must be at least 10 characters")
     if "@" not in email:
         raise click.ClickException("not an email address")
+    codes = sorted({code.strip() for code in agencies})
+    bad = [code for code in codes if not code or len(code) > 64 or not code.isprintable()]
+    if bad:
+        raise click.ClickException(f"not an agency code: {bad[0]!r}")
+    try:
+        check_password(password, email=email)  # length, own data, common list, guessability
+    except WeakPassword as exc:
+        raise click.ClickException(str(exc)) from None
     gw = _gw()
     with gw.sessions.begin() as session:
         if session.scalar(select(StaffUser.id).where(StaffUser.email == email.lower())):
             raise click.ClickException(f"a user {email} exists already")
-        session.add(
-            StaffUser(
-                email=email.lower(), role=role, password_hash=generate_password_hash(password)
-            )
+        user = StaffUser(
+            email=email.lower(), role=role, password_hash=generate_password_hash(password)
         )
-    click.echo(json.dumps({"email": email.lower(), "role": role}))
+        user.agencies = [StaffUserAgency(agency_code=code) for code in codes]
+        session.add(user)
+    click.echo(json.dumps({"email": email.lower(), "role": role, "agencies": codes}))
 
 
 demo_cli = AppGroup("demo", help="Demo data for `make run`.")
@@ -119,9 +130,10 @@ def demo_seed() -> None:
 
 from payments.web.catalog_cli import catalog_cli, demo_history  # noqa: E402
 from payments.web.reconcile_cli import reconcile_cli  # noqa: E402
+from payments.web.targets_cli import targets_cli  # noqa: E402
 
 demo_cli.add_command(demo_history)
-COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli, reconcile_cli]
+COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli, reconcile_cli, targets_cli]
 
 
 @users_cli.command("deactivate")

@@ -6,15 +6,14 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from collections import deque
-from datetime import UTC, datetime
 
 import requests
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from adapters.base import VIETNAM_TZ
 from payments.models import Procedure
 from payments.web.checkout import page_context
 from payments.web.context import db, gateway
@@ -26,8 +25,11 @@ RECEIVED: deque[dict[str, object]] = deque(maxlen=20)
 """The demo portal's inbox: `make run` serves from one process, so memory is enough."""
 
 
-def verify_feegate_signature(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
-    """What a portal does with Feegate-Signature (the snippet of docs/api.md)."""
+def verify_feegate_signature(
+    secret: str, body: bytes, header: str, now: int, tolerance: int = 300
+) -> bool:
+    """What a portal does with Feegate-Signature (the snippet of docs/api.md); `now` is
+    Unix seconds by the gateway's clock, which signed the header."""
     timestamp, candidates = None, []
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
@@ -35,7 +37,7 @@ def verify_feegate_signature(secret: str, body: bytes, header: str, tolerance: i
             timestamp = int(value)
         elif key == "v1":
             candidates.append(value)
-    if timestamp is None or not candidates or abs(time.time() - timestamp) > tolerance:
+    if timestamp is None or not candidates or abs(now - timestamp) > tolerance:
         return False
     signed = f"{timestamp}.".encode() + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
@@ -48,7 +50,8 @@ def notify() -> Response:
     secret = current_app.config.get("FEEGATE_DEMO_WEBHOOK_SECRET") or ""
     body = request.get_data()
     valid = bool(secret) and verify_feegate_signature(
-        secret, body, request.headers.get("Feegate-Signature", "")
+        secret, body, request.headers.get("Feegate-Signature", ""),
+        int(gateway().now().timestamp()),
     )
     if not valid:
         return Response("bad signature", status=400)
@@ -59,7 +62,7 @@ def notify() -> Response:
         "type": event.get("type"),
         "reference": payment.get("reference"),
         "status": payment.get("status"),
-        "received_at": datetime.now(UTC),
+        "received_at": gateway().now(),
     })
     return Response(status=204)
 
@@ -120,7 +123,8 @@ def create() -> Response:
     amount = int(raw_amount or 0) or sum(i.amount for i in procedure.fee_items)
     agency_code, code, name = procedure.agency.code, procedure.code, procedure.name
     db().rollback()  # release SQLite's write lock before calling our own API
-    reference = f"{agency_code}-{datetime.now(UTC):%y%m%d}-{secrets.randbelow(10_000):04d}"
+    today = gateway().now().astimezone(VIETNAM_TZ)
+    reference = f"{agency_code}-{today:%y%m%d}-{secrets.randbelow(10_000):04d}"
     body = {
         "reference": reference,
         "procedure_code": code,

@@ -19,6 +19,7 @@ from payments.errors import FieldError, ValidationFailed
 from payments.services import outbox
 from payments.web import api
 from payments.web.context import db, gateway
+from payments.web.openapi import problems
 
 bp = Blueprint("events_api", __name__, url_prefix="/api/v1")
 bp.before_request(api.require_client)
@@ -28,16 +29,12 @@ bp.before_request(api.require_client)
 def index() -> Response:
     args = request.args
     errors: list[FieldError] = []
-    status = args.get("status") or None
-    if status and status not in {s.value for s in outbox.OutboxStatus}:
-        errors.append(FieldError("status", "unknown delivery status"))
-    try:
-        limit = int(args.get("limit", "50"))
-        if not 1 <= limit <= 200:
-            raise ValueError
-    except ValueError:
-        errors.append(FieldError("limit", "must be an integer from 1 to 200"))
-        limit = 50
+    status = args.get("status")
+    if status is not None and status not in {s.value for s in outbox.OutboxStatus}:
+        errors.append(FieldError("status", "unknown delivery status: one of "
+                                 + ", ".join(s.value for s in outbox.OutboxStatus)))
+    status = status or None
+    limit = api.limit_arg(errors)
     if errors:
         raise ValidationFailed("the query is not valid", errors)
     rows, next_cursor = outbox.list_events(
@@ -72,6 +69,7 @@ _EVENT_LIST = {"type": "object", "properties": {
     "items": {"type": "array", "items": _EVENT},
     "next_cursor": {"type": ["string", "null"]},
 }}
+_NOT_FOUND = "unknown event, or another client's"
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/events": {
@@ -79,11 +77,18 @@ OPENAPI_PATHS: dict[str, Any] = {
             "summary": "The client's notifications with their delivery status (newest first)",
             "operationId": "listEvents",
             "parameters": [
-                {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                for n in ("payment_id", "status", "cursor", "limit")
+                {"name": "payment_id", "in": "query", "required": False,
+                 "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": [s.value for s in outbox.OutboxStatus]}},
+                {"name": "cursor", "in": "query", "required": False,
+                 "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
             ],
             "responses": {"200": {"description": "{items: [event…], next_cursor}",
-                                  "content": {"application/json": {"schema": _EVENT_LIST}}}},
+                                  "content": {"application/json": {"schema": _EVENT_LIST}}},
+                          **problems("401", "422", "429")},
         }
     },
     "/api/v1/events/{id}": {
@@ -93,7 +98,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [_EVENT_ID],
             "responses": {"200": {"description": "the event with payload and deliveries",
                                   "content": {"application/json": {"schema": _EVENT}}},
-                          "404": {"description": "unknown event, or another client's"}},
+                          **problems("401", "404", "429", d404=_NOT_FOUND)},
         }
     },
     "/api/v1/events/{id}/redeliver": {
@@ -103,7 +108,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [_EVENT_ID],
             "responses": {"202": {"description": "queued; the next worker pass sends it",
                                   "content": {"application/json": {"schema": _EVENT}}},
-                          "404": {"description": "unknown event, or another client's"}},
+                          **problems("401", "404", "429", d404=_NOT_FOUND)},
         }
     },
 }

@@ -62,11 +62,13 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "confirming_help": {
         "vi": "Trang sẽ tự cập nhật. Vui lòng không thanh toán lại.",
-        "en": "This page refreshes by itself. Please do not pay again.",
+        "en": "This page updates by itself. Please do not pay again.",
     },
     "paid_help": {
-        "vi": "Giao dịch đã được ghi nhận. Biên lai sẽ do cơ quan thu phát hành.",
-        "en": "The payment is recorded. The collecting agency issues the receipt.",
+        "vi": "Giao dịch đã được ghi nhận. Biên nhận thanh toán có ở trang dưới đây; "
+        "biên lai điện tử do cơ quan thu phát hành.",
+        "en": "The payment is recorded. The proof of payment is on the page below; the "
+        "collecting agency issues the e-receipt.",
     },
     "failed_help": {
         "vi": "Không có khoản tiền nào bị trừ cho lần thử này.",
@@ -108,12 +110,93 @@ TEXTS: dict[str, dict[str, str]] = {
         "unchanged. If it is changed, the payment cannot be confirmed automatically.",
     },
     "waiting_transfer": {
-        "vi": "Đang chờ ngân hàng báo có. Trang tự cập nhật vài giây một lần; "
+        "vi": "Đang chờ ngân hàng báo có. Trang sẽ tự cập nhật khi có kết quả; "
         "không cần chuyển khoản lại.",
-        "en": "Waiting for the bank to confirm the transfer. This page refreshes every "
-        "few seconds; there is no need to transfer again.",
+        "en": "Waiting for the bank to confirm the transfer. This page updates by itself "
+        "when it does; there is no need to transfer again.",
+    },
+    # a waiting page's quiet polling (static/poll.js, /pay/<id>/status.json)
+    "check_again": {"vi": "Kiểm tra lại", "en": "Check again"},
+    "poll_opening": {"vi": "Đang mở trang kết quả…", "en": "Opening the result…"},
+    "poll_still_waiting": {
+        "vi": "Chưa có kết quả. Trang vẫn tiếp tục kiểm tra; vui lòng không thanh toán lại.",
+        "en": "No result yet. The page keeps checking; please do not pay again.",
     },
     "other_method": {"vi": "Hoặc chọn phương thức khác", "en": "Or choose another method"},
+    # the receipt, its verification and the rating (payments/web/receipts.py)
+    "receipt_title": {"vi": "Biên nhận thanh toán", "en": "Payment receipt"},
+    "receipt_lead": {
+        "vi": "Giữ biên nhận này làm bằng chứng đã nộp phí, lệ phí cho hồ sơ.",
+        "en": "Keep this receipt as proof that the fees of the dossier were paid.",
+    },
+    "receipt_not_ereceipt": {
+        "vi": "Biên nhận này do cổng thanh toán lập; biên lai điện tử là do cơ quan thu phát hành.",
+        "en": "This receipt is made by the payment gateway; the collecting agency issues "
+        "the legal e-receipt.",
+    },
+    "receipt_not_paid": {
+        "vi": "Khoản này chưa được thanh toán thành công nên chưa có biên nhận.",
+        "en": "This payment has not succeeded yet, so there is no receipt.",
+    },
+    "amount_words": {"vi": "Số tiền bằng chữ", "en": "Amount in words (Vietnamese)"},
+    "txn_id": {"vi": "Mã giao dịch", "en": "Transaction number"},
+    "verification_code": {"vi": "Mã xác thực", "en": "Verification code"},
+    "verify_help": {
+        "vi": "Quét mã QR hoặc mở đường dẫn để kiểm tra biên nhận này:",
+        "en": "Scan the QR code or open the link to check this receipt:",
+    },
+    "verify_qr_alt": {
+        "vi": "Mã QR mở trang kiểm tra biên nhận",
+        "en": "QR code that opens the receipt check page",
+    },
+    "download_pdf": {"vi": "Tải biên nhận (PDF)", "en": "Download the receipt (PDF)"},
+    "view_receipt": {"vi": "Xem biên nhận", "en": "View the receipt"},
+    "ereceipt": {"vi": "Biên lai điện tử của cơ quan thu", "en": "The agency's e-receipt"},
+    "ereceipt_template": {"vi": "Mẫu số", "en": "Template"},
+    "ereceipt_series": {"vi": "Ký hiệu", "en": "Series"},
+    "ereceipt_number": {"vi": "Số", "en": "Number"},
+    "ereceipt_pending": {
+        "vi": "Cơ quan thu sẽ phát hành biên lai điện tử và gửi cho người nộp.",
+        "en": "The collecting agency will issue the e-receipt and send it to the payer.",
+    },
+    "verify_title": {"vi": "Kiểm tra biên nhận", "en": "Receipt check"},
+    "verify_ok": {
+        "vi": "Mã xác thực hợp lệ: khoản phí, lệ phí dưới đây đã được thanh toán.",
+        "en": "The verification code is valid: the fees below were paid.",
+    },
+    "verify_unknown": {
+        "vi": "Không có biên nhận nào với mã xác thực này. Hãy kiểm tra lại mã.",
+        "en": "No receipt has this verification code. Please check the code.",
+    },
+    "paid_on": {"vi": "Ngày thanh toán", "en": "Paid on"},
+    "reference_masked": {"vi": "Mã hồ sơ (đã che một phần)", "en": "Dossier (partly hidden)"},
+    "rating_title": {
+        "vi": "Bạn có hài lòng với việc thanh toán trực tuyến?",
+        "en": "Were you satisfied with paying online?",
+    },
+    "rating_4": {"vi": "Rất hài lòng", "en": "Very satisfied"},
+    "rating_3": {"vi": "Hài lòng", "en": "Satisfied"},
+    "rating_2": {"vi": "Bình thường", "en": "Neutral"},
+    "rating_1": {"vi": "Không hài lòng", "en": "Not satisfied"},
+    "rating_comment": {"vi": "Góp ý (không bắt buộc)", "en": "Comment (optional)"},
+    "rating_choose": {
+        "vi": "Chọn một mức để gửi đánh giá",
+        "en": "Tap one answer to send it",
+    },
+    "rating_thanks": {"vi": "Cảm ơn bạn đã đánh giá", "en": "Thank you for your answer"},
+    "rating_yours": {"vi": "Đánh giá của bạn", "en": "Your answer"},
+    "rating_already": {
+        "vi": "Khoản thanh toán này đã được đánh giá; mỗi khoản chỉ đánh giá một lần.",
+        "en": "This payment was already rated; one answer per payment.",
+    },
+    "rating_invalid": {
+        "vi": "Vui lòng chọn một mức hài lòng (góp ý tối đa 1000 ký tự).",
+        "en": "Please choose one of the answers (a comment has at most 1000 characters).",
+    },
+    "print_hint": {
+        "vi": "Có thể in trang này hoặc lưu bản PDF.",
+        "en": "You can print this page or save the PDF.",
+    },
 }
 
 PROVIDER_NAMES = {

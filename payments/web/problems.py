@@ -6,10 +6,27 @@ from typing import Any
 
 from flask import Response, json
 from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
 
 from payments.errors import DomainError, FieldError
 
 PROBLEM_BASE = "https://feegate.dev/problems/"
+
+
+class MalformedBody(DomainError):
+    """The body cannot be read as one JSON object: not UTF-8, not JSON, a key twice…"""
+
+    code = "malformed-body"
+    status = 400
+    title = "Nội dung yêu cầu không phải một đối tượng JSON hợp lệ (malformed JSON body)"
+
+
+class UnsupportedMediaType(DomainError):
+    """A JSON route was sent another media type (a form, text/plain…)."""
+
+    code = "unsupported-media-type"
+    status = 415
+    title = "Kiểu nội dung không được hỗ trợ (the body must be application/json)"
 
 
 def problem(
@@ -32,6 +49,16 @@ def problem(
     return Response(
         json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
     )
+
+
+def from_http(exc: HTTPException) -> Response:
+    """A werkzeug HTTP error as a problem, keeping its headers (405's `Allow`, RFC 9110)."""
+    status = exc.code or 500
+    response = problem(status, "http-" + str(status), exc.name, exc.description or exc.name)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def problem_body(error: DomainError) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from payments.errors import DomainError
 from payments.models import Reconciliation, ReconciliationItem
 from payments.services import reconciliation
 from payments.services.gateway import Gateway
-from payments.statements import StatementFileError, read_statement
+from payments.statements import Limits, StatementFileError, StatementReader
 from payments.web.context import EXTENSION
 
 reconcile_cli = AppGroup("reconcile", help="Match provider statements against our records.")
@@ -48,6 +48,9 @@ def reconcile_import(provider: str, first: datetime | None, last: datetime | Non
                      uploaded_by: str, file: Path) -> None:
     """Match FILE (.csv or .xlsx) from PROVIDER; print the summary as JSON.
 
+    The file is read streaming and matched in chunks, here and now (no web worker waits);
+    a file over a cap (FEEGATE_STATEMENT_MAX_BYTES / _MAX_ROWS, a cell over
+    FEEGATE_UPLOAD_MAX_CELL_CHARS) is refused and nothing is kept.
     Exit status 1 when any difference was found, so a nightly job can alert.
     """
     if (first is None) != (last is None):
@@ -57,10 +60,12 @@ def reconcile_import(provider: str, first: datetime | None, last: datetime | Non
         period = reconciliation.Period(first.date(), last.date())
         if period.first > period.last:
             raise click.UsageError("--from is after --to")
+    gw = _gw()
     try:
-        rows = read_statement(file.name, file.read_bytes())
-        run_id = reconciliation.reconcile(_gw(), provider, file.name, rows,
-                                          uploaded_by=uploaded_by, period=period)
+        with file.open("rb") as stream, StatementReader(
+                file.name, stream, Limits.of(gw.settings)) as reader:
+            run_id = reconciliation.reconcile(gw, provider, file.name, reader,
+                                              uploaded_by=uploaded_by, period=period)
     except StatementFileError as exc:
         raise click.ClickException(f"{file}: {exc}") from exc
     except DomainError as exc:

@@ -2,6 +2,11 @@
 
 Every role reads; `finance` and `admin` upload and resolve (the first staff actions that
 write, so each form carries a CSRF token and each write names the signed-in officer).
+
+An upload up to FEEGATE_STATEMENT_INLINE_BYTES is matched inside the request (seconds at
+most); a larger one is stored and queued for `feegate worker`, and the run's page shows
+its progress: static/poll.js asks `…/progress` quietly (no page reloads itself) and opens
+the result once the run is done; without script, a "check again" link.
 """
 
 from __future__ import annotations
@@ -9,27 +14,39 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, exists, false, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 from wtforms import DateField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from payments.errors import DomainError
-from payments.models import Reconciliation, ReconciliationItem
+from payments.models import Payment, Reconciliation, ReconciliationItem
 from payments.services import reconciliation
-from payments.statements import MAX_BYTES, StatementFileError, read_statement
+from payments.statements import Limits, StatementFileError, StatementReader, kind_of
 from payments.web.context import db, gateway
 from payments.web.i18n import PROVIDER_NAMES
 from payments.web.staff import no_store, staff_context
-from payments.web.staff_auth import staff_required
+from payments.web.staff_auth import csrf_guard, principal, staff_required, staff_role
 
 bp = Blueprint("staff_reconcile", __name__, url_prefix="/staff/reconciliations",
                template_folder="templates")
 
 bp.after_request(no_store)
+bp.before_request(csrf_guard)
 
 WRITERS = ("finance", "admin")
 PAGE_SIZE = 100
@@ -43,6 +60,13 @@ RESULT_LABELS = {
     "refund_unknown": "Hoàn tiền không khớp",
     "unreadable": "Dòng không đọc được",
     "missing": "Có trong feegate, thiếu trong sao kê",
+}
+STATUS_LABELS = {
+    "queued": "Đang chờ xử lý",
+    "parsing": "Đang đọc và đối chiếu",
+    "flagging": "Đang đánh dấu các giao dịch chênh lệch",
+    "done": "Đã xong",
+    "failed": "Không xử lý được",
 }
 
 
@@ -63,6 +87,46 @@ def can_write() -> bool:
     return bool(current_user.is_authenticated and current_user.role in WRITERS)
 
 
+# -- scoping: a statement is a provider's, its lines are agencies' payments ----------------
+
+
+def _item_in_scope() -> ColumnElement[bool] | None:
+    """Lines whose payment is of the user's agencies (None: the user sees every line)."""
+    scope = principal().scope
+    if scope is None:
+        return None
+    if not scope:
+        return false()
+    return ReconciliationItem.payment_id.in_(
+        select(Payment.id).where(Payment.agency_code.in_(sorted(scope))))
+
+
+def _visible_runs() -> list[ColumnElement[bool]]:
+    """Runs the user uploaded, or with a line of one of its agencies' payments."""
+    mine = _item_in_scope()
+    if mine is None:
+        return []
+    return [or_(Reconciliation.uploaded_by == principal().email,
+                exists().where(and_(ReconciliationItem.reconciliation_id == Reconciliation.id,
+                                    mine)))]
+
+
+def _visible_items(run: Reconciliation) -> list[ColumnElement[bool]]:
+    """The lines of `run` the user may read: of its agencies' payments, and the lines
+    without a payment when the user uploaded the statement."""
+    mine = _item_in_scope()
+    if mine is None:
+        return []
+    if run.uploaded_by == principal().email:
+        return [or_(mine, ReconciliationItem.payment_id.is_(None))]
+    return [mine]
+
+
+def _sees_run(session: Any, run: Reconciliation) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Reconciliation)
+                               .where(Reconciliation.id == run.id, *_visible_runs())))
+
+
 def _upload_form() -> UploadForm:
     form = UploadForm()
     form.provider.choices = [(name, PROVIDER_NAMES.get(name, name))
@@ -71,10 +135,10 @@ def _upload_form() -> UploadForm:
 
 
 @bp.route("/", methods=["GET", "POST"])
-@staff_required
+@staff_role("viewer", post="finance")
 def index() -> Response | str:
-    if request.method == "POST" and can_write():
-        request.max_content_length = MAX_BYTES + 64 * 1024  # before the form reads the body
+    if request.method == "POST" and can_write():  # before the form reads the body
+        request.max_content_length = gateway().settings.statement_max_bytes + 64 * 1024
     form = _upload_form() if can_write() else None
     errors: list[str] = []
     status = 200
@@ -91,14 +155,18 @@ def index() -> Response | str:
         status = 422
     session = db()
     try:
-        runs = list(session.scalars(select(Reconciliation)
+        runs = list(session.scalars(select(Reconciliation).where(*_visible_runs())
                                     .order_by(Reconciliation.created_at.desc()).limit(PAGE_SIZE)))
         open_counts = _open_counts(session, [r.id for r in runs])
         rows = [_run_row(run, open_counts.get(run.id, 0)) for run in runs]
     finally:
         session.rollback()
+    settings = gateway().settings
+    limits = {"inline_mb": settings.statement_inline_bytes // (1024 * 1024),
+              "max_mb": settings.statement_max_bytes // (1024 * 1024),
+              "max_rows": settings.statement_max_rows}
     html = render_template("staff/reconciliations.html", runs=rows, form=form, errors=errors,
-                           **staff_context())
+                           limits=limits, **staff_context())
     return Response(html, status=status)
 
 
@@ -114,20 +182,43 @@ def _import(form: UploadForm, errors: list[str]) -> str | None:
     period = reconciliation.Period(first, last) if first and last else None
     upload = form.statement.data
     filename = upload.filename or "sao-ke"
+    gw = gateway()
+    limits = Limits.of(gw.settings)
     try:
-        data = upload.read()
-    finally:
-        upload.close()  # a large upload is a temporary file: release it now
-    try:
-        rows = read_statement(filename, data)
-        return reconciliation.reconcile(gateway(), form.provider.data, filename, rows,
+        kind = kind_of(filename)
+        stream = upload.stream
+        stream.seek(0, 2)
+        size = stream.tell()
+        stream.seek(0)
+        inline = size <= gw.settings.statement_inline_bytes and (
+            kind == "csv" or _inflated(stream) <= 8 * gw.settings.statement_inline_bytes)
+        if not inline:  # stored for the worker; the run's page shows its progress
+            return reconciliation.queue(gw, form.provider.data, filename, stream,
                                         uploaded_by=current_user.email, period=period)
+        with StatementReader(filename, stream, limits) as reader:
+            return reconciliation.reconcile(gw, form.provider.data, filename, reader,
+                                            uploaded_by=current_user.email, period=period)
     except StatementFileError as exc:
         errors.append(f"{filename}: {exc}. Không có gì được ghi.")
     except DomainError as exc:
         details = "; ".join(e.message for e in exc.errors)
         errors.append(f"{exc}" + (f" ({details})" if details else "") + ". Không có gì được ghi.")
+    finally:
+        upload.close()  # a large upload is a temporary file: release it now
     return None
+
+
+def _inflated(stream: Any) -> int:
+    """What an XLSX unpacks to (its members' sizes), or more than any cap if unreadable."""
+    import zipfile  # noqa: PLC0415
+
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 1 << 62  # the worker's reader will say what is wrong with it
+    finally:
+        stream.seek(0)
 
 
 def _open_counts(session: Any, run_ids: list[str]) -> dict[str, int]:
@@ -147,7 +238,39 @@ def _run_row(run: Reconciliation, open_count: int) -> dict[str, Any]:
             "period_from": run.period_from, "period_to": run.period_to,
             "uploaded_by": run.uploaded_by, "created_at": run.created_at,
             "lines": run.line_count, "agreeing": sum(run.counts.values()) - differing,
-            "differences": differing, "open": open_count}
+            "differences": differing, "open": open_count, "status": run.status,
+            "status_label": STATUS_LABELS.get(run.status, run.status), "error": run.error,
+            "lines_read": run.lines_read, "lines_matched": run.lines_matched,
+            "file_bytes": run.file_bytes, "finished_at": run.finished_at}
+
+
+def _progress(run: Reconciliation) -> dict[str, Any]:
+    """What static/poll.js reads: `final` once the run is done or failed."""
+    final = run.status in ("done", "failed")
+    if run.status == "failed":
+        message = f"Không xử lý được: {run.error}"
+    elif run.status == "done":
+        message = f"Đã đối soát xong {run.line_count} dòng; đang mở kết quả."
+    else:
+        message = (f"{STATUS_LABELS.get(run.status, run.status)}: đã đọc {run.lines_read} dòng, "
+                   f"đã đối chiếu {run.lines_matched} dòng.")
+    return {"id": run.id, "status": run.status, "final": final, "message": message,
+            "lines_read": run.lines_read, "lines_matched": run.lines_matched,
+            "lines": run.line_count, "error": run.error}
+
+
+@bp.get("/<run_id>/progress")
+@staff_required
+def progress(run_id: str) -> Response:
+    session = db()
+    try:
+        run = session.get(Reconciliation, run_id)
+        if run is None or not _sees_run(session, run):
+            abort(404)
+        answer = _progress(run)
+    finally:
+        session.rollback()
+    return jsonify(answer)
 
 
 @bp.get("/<run_id>")
@@ -157,25 +280,32 @@ def detail(run_id: str) -> str:
     session = db()
     try:
         run = session.get(Reconciliation, run_id)
-        if run is None:
+        if run is None or not _sees_run(session, run):
             abort(404)
-        stmt = select(ReconciliationItem).where(ReconciliationItem.reconciliation_id == run_id)
+        stmt = select(ReconciliationItem).where(ReconciliationItem.reconciliation_id == run_id,
+                                                *_visible_items(run))
         if not show_all:
             stmt = stmt.where(ReconciliationItem.result.not_in(reconciliation.AGREEING))
         items = list(session.scalars(stmt.order_by(
             ReconciliationItem.resolved_at.is_not(None), ReconciliationItem.id)))
         summary = _run_row(run, _open_counts(session, [run_id]).get(run_id, 0))
         counts = [(RESULT_LABELS.get(k, k), v) for k, v in run.counts.items() if v]
+        working = run.status not in ("done", "failed")
+        state = _progress(run)
     finally:
         session.rollback()
+    here = url_for("staff_reconcile.detail", run_id=run_id)
+    poll = ({"url": url_for("staff_reconcile.progress", run_id=run_id), "next": here,
+             "again": here} if working else None)
     return render_template(
         "staff/reconciliation.html", run=summary, counts=counts, items=items, show_all=show_all,
-        labels=RESULT_LABELS, agreeing=reconciliation.AGREEING,
-        resolve_form=ResolveForm() if can_write() else None, **staff_context())
+        labels=RESULT_LABELS, agreeing=reconciliation.AGREEING, working=working,
+        progress=state, poll=poll,
+        resolve_form=ResolveForm() if can_write() and not working else None, **staff_context())
 
 
 @bp.post("/<run_id>/items/<int:item_id>/resolve")
-@staff_required
+@staff_role("finance")
 def resolve(run_id: str, item_id: int) -> Response:
     if not can_write():
         abort(403)
@@ -190,7 +320,11 @@ def resolve(run_id: str, item_id: int) -> Response:
     session = db()
     try:
         item = session.get(ReconciliationItem, item_id)
-        belongs = item is not None and item.reconciliation_id == run_id
+        run = session.get(Reconciliation, run_id)
+        belongs = (item is not None and run is not None and item.reconciliation_id == run_id
+                   and bool(session.scalar(select(func.count()).select_from(ReconciliationItem)
+                                           .where(ReconciliationItem.id == item_id,
+                                                  *_visible_items(run)))))
     finally:
         session.rollback()
     if not belongs:

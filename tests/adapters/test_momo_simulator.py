@@ -47,7 +47,7 @@ class Wire:
 @pytest.fixture
 def client() -> FlaskClient:
     app = Flask(__name__)
-    app.register_blueprint(create_blueprint(CONFIG), url_prefix="/_sim/momo")
+    app.register_blueprint(create_blueprint(CONFIG, clock=lambda: NOW), url_prefix="/_sim/momo")
     return app.test_client()
 
 
@@ -337,7 +337,7 @@ def test_an_unpaid_or_unknown_transaction_cannot_be_refunded(
 
 
 def test_two_simulators_keep_separate_ledgers() -> None:
-    first = create_blueprint(CONFIG)
-    second = create_blueprint(CONFIG)
+    first = create_blueprint(CONFIG, clock=lambda: NOW)
+    second = create_blueprint(CONFIG, clock=lambda: NOW)
     assert first.name == second.name == "sim_momo"
     assert first.ledger is not second.ledger  # type: ignore[attr-defined]

@@ -276,10 +276,12 @@ def test_an_expired_pay_url_is_refused(client: FlaskClient) -> None:
     assert "quá thời gian chờ thanh toán" in page.get_data(as_text=True)
 
 
-def test_the_blueprint_works_as_mounted_by_the_app_with_the_real_clock() -> None:
+def test_the_blueprint_works_as_mounted_by_the_app_with_the_gateway_clock() -> None:
+    now = datetime(2027, 12, 31, 16, 45, tzinfo=UTC)  # 23:45 on New Year's Eve in Vietnam
     app = Flask(__name__)
-    app.register_blueprint(create_blueprint(CONFIG, ipn_url=IPN_URL), url_prefix="/_sim/vnpay")
-    now = datetime.now(UTC)
+    app.register_blueprint(
+        create_blueprint(CONFIG, ipn_url=IPN_URL, clock=lambda: now), url_prefix="/_sim/vnpay"
+    )
     url = adapter.start(
         make_start_request(return_url=RETURN_URL, now=now, expires_at=now + timedelta(minutes=15))
     ).redirect_url

@@ -3,7 +3,7 @@
 The browser tests run on SQLite only (the money paths are covered on PostgreSQL by the
 rest of the suite). Without Chromium they skip with a message — except in CI (the
 environment variable CI set, as CI services do), where a missing Chromium fails the run.
-`scripts/ensure-chromium.sh` installs Debian's package; never `playwright install`.
+`scripts/ensure-debian-tools.sh` installs Debian's package; never `playwright install`.
 FEEGATE_TEST_CHROMIUM points at another Chromium binary (default /usr/bin/chromium).
 """
 
@@ -42,7 +42,7 @@ def in_ci() -> bool:
 
 
 def unavailable(reason: str) -> NoReturn:
-    message = f"browser tests need Chromium: {reason} (run scripts/ensure-chromium.sh)"
+    message = f"browser tests need Chromium: {reason} (run scripts/ensure-debian-tools.sh)"
     if in_ci():
         pytest.fail(f"{message}; CI is set, so the browser tests must run", pytrace=False)
     pytest.skip(message)

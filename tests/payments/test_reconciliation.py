@@ -53,12 +53,6 @@ def settings_overrides(port: int) -> dict[str, Any]:
     return {"simulators": True, "vnpay": vnpay_settings(port)}
 
 
-@pytest.fixture
-def clock() -> Clock:
-    """Real time: the VNPay simulator checks vnp_ExpireDate against it, and the sandbox
-    stamps paid_at with the real time too."""
-    return Clock(datetime.now(UTC).replace(microsecond=0))
-
 
 @pytest.fixture
 def client(gw: Gateway, app: Flask) -> ApiClient:

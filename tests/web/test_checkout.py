@@ -192,7 +192,7 @@ def test_what_the_portal_sent_is_escaped(http: FlaskClient, client: ApiClient) -
         http,
         client,
         procedure_code=PROCEDURE,
-        reference="<script>alert(1)</script>",
+        description="<script>alert(1)</script>",  # free text (a reference has a shape)
         payer={"name": "<img src=x onerror=alert(1)>"},
     )
 

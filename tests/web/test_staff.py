@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import update
 from werkzeug.security import generate_password_hash
 
-from payments.models import Payment, StaffUser
+from payments.models import Payment, StaffUser, StaffUserAgency
 from payments.services.gateway import Gateway
 from tests.factories import AGENCY, ApiClient, Clock, create_payment, make_api_client
 from tests.flow import forms_of, pay_through_sandbox
@@ -22,10 +22,15 @@ EMAIL = "ke.toan@stp.khanhhoa.gov.vn"
 PASSWORD = "mat-khau-du-dai-2026"
 
 
-def make_user(gw: Gateway, email: str = EMAIL, role: str = "viewer", active: bool = True) -> None:
+def make_user(gw: Gateway, email: str = EMAIL, role: str = "viewer", active: bool = True,
+              agencies: tuple[str, ...] = (AGENCY,)) -> None:
+    """A staff user of `agencies` (CONTRACT.md: a viewer or finance user without any sees
+    nothing, so the pages' tests give it the test agency)."""
     with gw.sessions.begin() as session:
-        session.add(StaffUser(email=email, role=role, active=active,
-                              password_hash=generate_password_hash(PASSWORD)))
+        user = StaffUser(email=email, role=role, active=active,
+                         password_hash=generate_password_hash(PASSWORD))
+        user.agencies = [StaffUserAgency(agency_code=code) for code in agencies]
+        session.add(user)
 
 
 def csrf_token(http: FlaskClient, path: str = "/staff/login") -> str:

@@ -432,7 +432,9 @@ def test_the_checkout_page_shows_the_qr_the_account_and_the_description_to_keep(
     assert 'data-testid="transfer-description"' in html and reference in html
     assert "Nội dung chuyển khoản" in html
     assert "giữ nguyên nội dung" in html
-    assert re.search(r'<meta http-equiv="refresh" content="5">', html)
+    assert 'http-equiv="refresh"' not in html  # it polls quietly instead (static/poll.js)
+    assert f'data-poll-url="/pay/{created["id"]}/status.json?lang=vi"' in html
+    assert "Kiểm tra lại" in html
     assert 'name="viewport" content="width=device-width' in html
     choices = [f.fields.get("provider") for f in forms_of(html)]
     assert "sandbox" in choices and "vietqr" not in choices  # one QR at a time

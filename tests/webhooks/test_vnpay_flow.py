@@ -7,7 +7,6 @@ payment from the API. Nothing is called in-process: every hop is an HTTP request
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ import requests
 from flask import Flask
 
 from payments.services.gateway import Gateway
-from tests.factories import AGENCY, ApiClient, Clock, make_api_client, payment_body
+from tests.factories import AGENCY, ApiClient, make_api_client, payment_body
 from tests.webhooks.test_vnpay_ipn import callbacks, state, transitions, vnpay_settings
 from tests.webhooks.test_vnpay_return import open_pay_page, press, querydr_calls, shown_status
 
@@ -24,11 +23,6 @@ from tests.webhooks.test_vnpay_return import open_pay_page, press, querydr_calls
 def settings_overrides(port: int) -> dict[str, Any]:
     return {"simulators": True, "vnpay": vnpay_settings(port)}
 
-
-@pytest.fixture
-def clock() -> Clock:
-    """The app's simulator checks vnp_ExpireDate against the real time."""
-    return Clock(datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
@@ -22,7 +21,6 @@ from adapters.base import Outcome, QueryRequest
 from adapters.vnpay import VnpayAdapter
 from payments.services.gateway import Gateway
 from simulators.vnpay import Ledger
-from tests.factories import Clock
 from tests.webhooks.test_vnpay_ipn import (
     Started,
     callbacks,
@@ -42,12 +40,6 @@ from tests.webhooks.test_vnpay_ipn import (
 def settings_overrides(port: int) -> dict[str, Any]:
     return {"simulators": True, "vnpay": vnpay_settings(port)}
 
-
-@pytest.fixture
-def clock() -> Clock:
-    """The app's simulator (mounted by wsgi) checks vnp_ExpireDate against the real time,
-    so the gateway's frozen clock starts now."""
-    return Clock(datetime.now(UTC).replace(microsecond=0))
 
 
 # --- a citizen's browser on the simulator (also used by test_vnpay_flow.py) ----------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from payments.db import utcnow
+from payments.db import system_clock
 from payments.models import Outbox
 from payments.services.gateway import Gateway
 from tests.factories import ApiClient, create_payment, make_api_client
@@ -46,7 +46,7 @@ def due_event(http: FlaskClient, gw: Gateway, client: ApiClient, reference: str)
     assert cancelled.status_code == 200
     with gw.sessions.begin() as session:
         session.execute(update(Outbox).where(Outbox.payment_id == payment["id"])
-                        .values(next_attempt_at=utcnow() - timedelta(minutes=1)))
+                        .values(next_attempt_at=system_clock() - timedelta(minutes=1)))
 
 
 def test_worker_once_in_its_own_process_delivers_and_exits_0(http: FlaskClient,
