@@ -217,6 +217,11 @@ class Adapter(abc.ABC):
     def return_reference(self, request: InboundRequest) -> str | None:
         """The provider reference a browser return *claims*, unverified, to find the attempt."""
 
+    def callback_reference(self, request: InboundRequest) -> str | None:
+        """The provider reference a notification *claims*, unverified: it finds the attempt
+        whose merchant account then verifies the message (None: not found in it)."""
+        return self.return_reference(request)
+
     @abc.abstractmethod
     def acknowledge(self, ack: Ack) -> AckResponse:
         """Answer a callback in the provider's own format."""

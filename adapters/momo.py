@@ -333,6 +333,17 @@ class MomoAdapter(Adapter):
         order_id = request.query.get("orderId")
         return order_id or None
 
+    def callback_reference(self, request: InboundRequest) -> str | None:
+        """The IPN body's `orderId`, unverified (it only finds the attempt's account)."""
+        if len(request.body) > MAX_CALLBACK_BYTES:
+            return None
+        try:
+            data = json.loads(request.body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        order_id = data.get("orderId") if isinstance(data, dict) else None
+        return order_id if isinstance(order_id, str) and order_id else None
+
     def _verified_result(self, fields: Mapping[str, object]) -> ProviderResult:
         note = self._verify_notification(fields)
         outcome = outcome_for(note.result_code)

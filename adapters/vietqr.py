@@ -124,6 +124,17 @@ BANK_NAMES: dict[str, str] = {
     "970416": "ACB",
     "970422": "MB",
     "970407": "Techcombank",
+    "970432": "VPBank",
+    "970423": "TPBank",
+    "970403": "Sacombank",
+    "970441": "VIB",
+    "970443": "SHB",
+    "970431": "Eximbank",
+    "970437": "HDBank",
+    "970448": "OCB",
+    "970426": "MSB",
+    "970440": "SeABank",
+    "970449": "LPBank",
 }
 """Short names of a few NAPAS members, for the checkout page; others show their BIN."""
 

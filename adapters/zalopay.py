@@ -658,6 +658,16 @@ class ZalopayAdapter(Adapter):
     def return_reference(self, request: InboundRequest) -> str | None:
         return request.query.get("apptransid") or None
 
+    def callback_reference(self, request: InboundRequest) -> str | None:
+        """The callback data's `app_trans_id`, unverified (it only finds the attempt's account)."""
+        try:
+            data, _, _ = self._callback_envelope(request)
+            fields = json.loads(data)
+        except (MalformedMessage, ValueError):
+            return None
+        ref = fields.get("app_trans_id") if isinstance(fields, dict) else None
+        return ref if isinstance(ref, str) and ref else None
+
     def acknowledge(self, ack: Ack) -> AckResponse:
         """ZaloPay reads the JSON `return_code`: 1 received, 0 send again, -1 bad mac.
 

@@ -90,11 +90,14 @@ class Settings:
     idempotency_lease_seconds: int = 60  # then a retry may take over an in-flight key
     rate_limit_api: str = "50/second"  # per API key on /api/v1 (invalid keys: per IP)
     rate_limit_checkout: str = "300/minute"  # per client IP on the citizen pages
+    rate_limit_lookup: str = "10/minute"  # per client IP on POST /pay/lookup (guessing)
+    rate_limit_lookup_reference: str = "30/hour"  # per dossier reference, same form
     rate_limit_prefix: str = "feegate"  # namespace of the limiter's keys in Redis
     redis_url: str | None = None  # shared limiter storage; memory (per process) when unset
     metrics_token: str | None = field(default=None, repr=False)  # bearer for /metrics
     metrics_port: int | None = None  # also serve /metrics there (gunicorn master)
     staff_2fa: str = "optional"  # "required": admin and finance must enrol TOTP to go on
+    encryption_key: str | None = field(default=None, repr=False)  # merchant account secrets
     vnpay: VnpaySettings | None = None
     momo: MomoSettings | None = None
     zalopay: ZalopaySettings | None = None
@@ -267,11 +270,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         idempotency_lease_seconds=max(10, _int(env, "FEEGATE_IDEMPOTENCY_LEASE_SECONDS", 60)),
         rate_limit_api=_rate(env, "FEEGATE_RATE_LIMIT_API", "50/second"),
         rate_limit_checkout=_rate(env, "FEEGATE_RATE_LIMIT_CHECKOUT", "300/minute"),
+        rate_limit_lookup=_rate(env, "FEEGATE_RATE_LIMIT_LOOKUP", "10/minute"),
+        rate_limit_lookup_reference=_rate(env, "FEEGATE_RATE_LIMIT_LOOKUP_REFERENCE",
+                                          "30/hour"),
         rate_limit_prefix=(env.get("FEEGATE_RATE_LIMIT_PREFIX") or "feegate").strip(),
         redis_url=(env.get("FEEGATE_REDIS_URL") or "").strip() or None,
         metrics_token=(env.get("FEEGATE_METRICS_TOKEN") or "").strip() or None,
         metrics_port=_int(env, "FEEGATE_METRICS_PORT", 0) or None,
         staff_2fa=_staff_2fa(env.get("FEEGATE_STAFF_2FA")),
+        encryption_key=(env.get("FEEGATE_ENCRYPTION_KEY") or "").strip() or None,
         vnpay=VnpaySettings(**vnpay) if vnpay else None,
         momo=(
             MomoSettings(

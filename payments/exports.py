@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -177,32 +177,51 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return (BOM + out.getvalue()).encode("utf-8")
 
 
+def _with_totals(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's rows, then its totals row: every CSV and summary sheet ends with it."""
+    return [*report["rows"], report["totals"]]
+
+
+def _report_csv(columns: Sequence[str], report: dict[str, Any],
+                values: Callable[[dict[str, Any]], list[Any]]) -> bytes:
+    """A report with totals as CSV: the column keys, a line per row, the totals line last."""
+    return _csv(columns, (values(r) for r in _with_totals(report)))
+
+
+def _csv_percent(share: Any) -> str:
+    """A share as the CSV gives it: one decimal with a dot, empty when there is no share."""
+    return "" if share is None else f"{share:.1f}"
+
+
+def _csv_flag(met: bool) -> str:
+    """A yes/no as the CSV gives it: `true`/`false`, the JSON spelling a portal parses."""
+    return "true" if met else "false"
+
+
 def _share_values(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in SHARE_COLUMNS]
     share = row["online_share_percent"]
-    values[8] = "" if share is None else f"{share:.1f}"
-    values[9] = "true" if row["meets_target"] else "false"
+    values[8] = _csv_percent(share)
+    values[9] = _csv_flag(row["meets_target"])
     return values
 
 
 def share_csv(report: dict[str, Any]) -> bytes:
-    rows = [*report["rows"], report["totals"]]
-    return _csv(SHARE_COLUMNS, (_share_values(r) for r in rows))
+    return _report_csv(SHARE_COLUMNS, report, _share_values)
 
 
 def _coverage_values(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in COVERAGE_COLUMNS]
     for i in (4, 6, 8):
-        values[i] = "" if values[i] is None else f"{values[i]:.1f}"
-    values[9] = "true" if row["meets_target"] else "false"
+        values[i] = _csv_percent(values[i])
+    values[9] = _csv_flag(row["meets_target"])
     values[10] = "; ".join(p["code"] for p in row["short"])
     values[11] = "; ".join(p["code"] for p in row["uncatalogued"])
     return values
 
 
 def coverage_csv(report: dict[str, Any]) -> bytes:
-    rows = [*report["rows"], report["totals"]]
-    return _csv(COVERAGE_COLUMNS, (_coverage_values(r) for r in rows))
+    return _report_csv(COVERAGE_COLUMNS, report, _coverage_values)
 
 
 # -- XLSX -------------------------------------------------------------------------------------
@@ -219,6 +238,23 @@ def sheet_title(text: str, taken: set[str]) -> str:
         n += 1
     taken.add(title.lower())
     return title
+
+
+def _summary_workbook() -> tuple[Workbook, set[str], Worksheet]:
+    """A new workbook whose first sheet is the summary ("Tổng hợp"), and the sheet titles
+    taken so far, so that sheet_title keeps the agency sheets and "Thông tin" unique."""
+    wb = Workbook()
+    taken: set[str] = set()
+    ws = wb.active
+    assert ws is not None
+    ws.title = sheet_title("Tổng hợp", taken)
+    return wb, taken, ws
+
+
+def _report_period(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The information sheet's period lines, as real dates (from the report's ISO dates)."""
+    return [("Từ ngày", date.fromisoformat(report["from"])),
+            ("Đến ngày", date.fromisoformat(report["to"]))]
 
 
 def _table(ws: Worksheet, header: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -293,13 +329,9 @@ SHARE_NOTES: Final = (
 def share_xlsx(report: dict[str, Any], sheets: Sequence[AgencySheet], agency_label: str,
                generated_at: datetime) -> bytes:
     """Summary ("Tổng hợp"), one sheet per agency (its code), then "Thông tin"."""
-    wb = Workbook()
-    taken: set[str] = set()
+    wb, taken, ws = _summary_workbook()
     target = report["target_percent"]
-    ws = wb.active
-    assert ws is not None
-    ws.title = sheet_title("Tổng hợp", taken)
-    rows = [_share_cells(r) for r in [*report["rows"], report["totals"]]]
+    rows = [_share_cells(r) for r in _with_totals(report)]
     _table(ws, share_headers(report["group_by"], target), rows, SHARE_FORMATS, total_last=True,
            widths=SHARE_WIDTHS)
     for sheet in sheets:
@@ -311,8 +343,7 @@ def share_xlsx(report: dict[str, Any], sheets: Sequence[AgencySheet], agency_lab
         wb, taken, "Báo cáo tỷ lệ thanh toán trực tuyến",
         [
             ("Cơ quan", agency_label),
-            ("Từ ngày", date.fromisoformat(report["from"])),
-            ("Đến ngày", date.fromisoformat(report["to"])),
+            *_report_period(report),
             ("Tính theo", BASIS_NAMES[report["basis"]]),
             ("Nhóm theo", GROUP_NAMES[report["group_by"]]),
             ("Trang của từng cơ quan nhóm theo",
@@ -341,7 +372,7 @@ COVERAGE_NOTES: Final = (
 
 def _coverage_cells(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in COVERAGE_COLUMNS]
-    values[9] = "true" if row["meets_target"] else "false"
+    values[9] = _csv_flag(row["meets_target"])
     values[10] = "; ".join(p["code"] for p in row["short"])
     values[11] = "; ".join(p["code"] for p in row["uncatalogued"])
     return values
@@ -350,12 +381,8 @@ def _coverage_cells(row: dict[str, Any]) -> list[Any]:
 def coverage_xlsx(cov: Coverage, agency_label: str, generated_at: datetime) -> bytes:
     """Summary, one sheet per agency listing its procedures, then "Thông tin"."""
     report = cov.to_dict()
-    wb = Workbook()
-    taken: set[str] = set()
-    ws = wb.active
-    assert ws is not None
-    ws.title = sheet_title("Tổng hợp", taken)
-    rows = [_coverage_cells(r) for r in [*report["rows"], report["totals"]]]
+    wb, taken, ws = _summary_workbook()
+    rows = [_coverage_cells(r) for r in _with_totals(report)]
     _table(ws, COVERAGE_HEADERS, rows, COVERAGE_FORMATS, total_last=True,
            widths=(18, 40, 14, 14, 14, 14, 14, 14, 14, 12, 30, 30))
     for agency in cov.agencies:
@@ -449,11 +476,7 @@ def national_index_csv(report: dict[str, Any]) -> bytes:
 def national_index_xlsx(report: dict[str, Any], agency_label: str,
                         generated_at: datetime) -> bytes:
     """"Tổng hợp" (one row per unit, real numbers, percents `0.00`), then "Thông tin"."""
-    wb = Workbook()
-    taken: set[str] = set()
-    ws = wb.active
-    assert ws is not None
-    ws.title = sheet_title("Tổng hợp", taken)
+    wb, taken, ws = _summary_workbook()
     rows = [
         [float(v) if isinstance(v, Decimal) else v for v in (row[c] for c in NATIONAL_COLUMNS)]
         for row in report["rows"]
@@ -467,8 +490,7 @@ def national_index_xlsx(report: dict[str, Any], agency_label: str,
         wb, taken, "Chỉ số thanh toán trực tuyến (Quyết định 766/QĐ-TTg)",
         [
             ("Cơ quan", agency_label),
-            ("Từ ngày", date.fromisoformat(report["from"])),
-            ("Đến ngày", date.fromisoformat(report["to"])),
+            *_report_period(report),
             ("Tính theo", BASIS_NAMES["received_at"]),
             ("Lập lúc (giờ Việt Nam)", vn_now(generated_at)),
         ],
@@ -509,28 +531,23 @@ def satisfaction_headers(group_by: str, target: int | float) -> list[str]:
 def _satisfaction_values(row: dict[str, Any]) -> list[Any]:
     values = [row[c] for c in SATISFACTION_COLUMNS]
     share = row["satisfied_percent"]
-    values[4] = "" if share is None else f"{share:.1f}"
-    values[5] = "true" if row["meets_target"] else "false"
+    values[4] = _csv_percent(share)
+    values[5] = _csv_flag(row["meets_target"])
     return values
 
 
 def satisfaction_csv(report: dict[str, Any]) -> bytes:
-    rows = [*report["rows"], report["totals"]]
-    return _csv(SATISFACTION_COLUMNS, (_satisfaction_values(r) for r in rows))
+    return _report_csv(SATISFACTION_COLUMNS, report, _satisfaction_values)
 
 
 def satisfaction_xlsx(report: dict[str, Any], agency_label: str,
                       generated_at: datetime) -> bytes:
     """Summary ("Tổng hợp") then "Thông tin"."""
-    wb = Workbook()
-    taken: set[str] = set()
+    wb, taken, ws = _summary_workbook()
     target = report["target_percent"]
-    ws = wb.active
-    assert ws is not None
-    ws.title = sheet_title("Tổng hợp", taken)
     rows = [
         [*(r[c] for c in SATISFACTION_COLUMNS[:5]), yes_no(r["meets_target"])]
-        for r in [*report["rows"], report["totals"]]
+        for r in _with_totals(report)
     ]
     _table(ws, satisfaction_headers(report["group_by"], target), rows, SATISFACTION_FORMATS,
            total_last=True, widths=(18, 48, 14, 18, 14, 12))
@@ -538,8 +555,7 @@ def satisfaction_xlsx(report: dict[str, Any], agency_label: str,
         wb, taken, "Báo cáo mức độ hài lòng của người nộp phí, lệ phí",
         [
             ("Cơ quan", agency_label),
-            ("Từ ngày", date.fromisoformat(report["from"])),
-            ("Đến ngày", date.fromisoformat(report["to"])),
+            *_report_period(report),
             ("Nhóm theo", GROUP_NAMES[report["group_by"]]),
             ("Chỉ tiêu (%)", target),
             ("Lập lúc (giờ Việt Nam)", vn_now(generated_at)),

@@ -8,6 +8,7 @@ choice -> the sandbox calls /webhooks/sandbox over HTTP -> 303 to /pay/return/sa
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -148,3 +149,32 @@ def callbacks(
 def count(gw: Gateway, model: type[Any]) -> int:
     with gw.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def post_at_once(
+    url: str, times: int, *, json: dict[str, Any], headers: dict[str, str]
+) -> tuple[list[tuple[int, dict[str, Any]]], list[BaseException]]:
+    """The same POST sent by `times` threads released together (a barrier), as portals'
+    retries race in production: each answer's status and JSON body, and whatever a thread
+    raised (a test wants none), so that a race test only states what it expects."""
+    barrier = threading.Barrier(times)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def send() -> None:
+        try:
+            barrier.wait(timeout=30)
+            response = requests.post(url, json=json, headers=headers, timeout=120)
+            with lock:
+                answers.append((response.status_code, response.json()))
+        except BaseException as exc:
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    return answers, errors

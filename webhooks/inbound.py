@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from adapters.base import Ack, Adapter, InboundRequest
 from adapters.errors import InvalidSignature, MalformedMessage
 from payments.models import Attempt, Payment
-from payments.services.attempts import Applied, apply_result
+from payments.services.attempts import Applied, apply_result, find_attempt_id
 from payments.services.callbacks import finish_callback, handle_return, store_callback
 from payments.services.gateway import Gateway
 from payments.web.checkout import render_message, render_result
@@ -53,12 +53,33 @@ def answer(adapter: Adapter, ack: Ack) -> Response:
     return Response(reply.body, status=reply.status, content_type=reply.content_type)
 
 
+def verifying_adapter(gw: Gateway, provider: str, inbound: InboundRequest) -> Adapter | None:
+    """The adapter of the account the claimed attempt used; an unknown reference: the
+    environment's default one (None: no account can verify this message)."""
+    with gw.sessions() as session:
+        any_adapter = gw.provider_adapter(session, provider)
+        if any_adapter is None:
+            return None
+        claimed = any_adapter.callback_reference(inbound)
+        if claimed and "\x00" not in claimed:
+            attempt_id = find_attempt_id(session, provider, claimed)
+            attempt = session.get(Attempt, attempt_id) if attempt_id else None
+            if attempt is not None:
+                return gw.attempt_adapter(session, attempt)
+        return gw.adapters.get(provider)
+
+
 def receive(gw: Gateway, provider: str, inbound: InboundRequest) -> tuple[Ack, str | None]:
     """Process one callback end to end; return the ack and the provider reference."""
-    adapter = gw.adapters[provider]
     callback_id = store_callback(
         gw, provider, "ipn", inbound, request.query_string.decode("latin-1")
     )
+    adapter = verifying_adapter(gw, provider, inbound)
+    if adapter is None:
+        logger.warning("%s callback %s: no merchant account can verify it", provider, callback_id)
+        finish_callback(gw, callback_id, verified=False, outcome=Ack.INVALID_SIGNATURE,
+                        error="no merchant account for this reference")
+        return Ack.INVALID_SIGNATURE, None
     try:
         result = adapter.parse_callback(inbound)
     except InvalidSignature as exc:
@@ -100,7 +121,8 @@ def receive(gw: Gateway, provider: str, inbound: InboundRequest) -> tuple[Ack, s
 @bp.route("/webhooks/<provider>", methods=["GET", "POST"])
 def callback(provider: str) -> Response:
     gw = gateway()
-    adapter = gw.adapters.get(provider)
+    adapter = gw.provider_adapter(db(), provider)  # its answers' format; not the verifier
+    db().rollback()  # end the read before the services open their own transactions
     if adapter is None:
         abort(404)
     try:
@@ -119,7 +141,9 @@ def callback(provider: str) -> Response:
 @bp.get("/pay/return/<provider>")
 def browser_return(provider: str) -> Response:
     gw = gateway()
-    if provider not in gw.adapters:
+    known = gw.provider_adapter(db(), provider) is not None
+    db().rollback()  # end the read before the services open their own transactions
+    if not known:
         abort(404)
     view = handle_return(gw, provider, inbound_from_flask(), request.query_string.decode("latin-1"))
     if view.payment_id is None:

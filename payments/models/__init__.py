@@ -4,6 +4,7 @@ from payments.models.audit import PaymentEvent, ProviderCallback
 from payments.models.audit_entry import AuditEntry
 from payments.models.catalog import Agency, FeeItem, Procedure
 from payments.models.client import Client, ClientAgency, IdempotencyKey
+from payments.models.merchant_account import MerchantAccount
 from payments.models.outbox import Outbox, OutboxDelivery
 from payments.models.payment import Attempt, Payment, PaymentFeeItem, Refund
 from payments.models.rating import Rating
@@ -21,6 +22,7 @@ __all__ = [
     "ClientAgency",
     "FeeItem",
     "IdempotencyKey",
+    "MerchantAccount",
     "Outbox",
     "OutboxDelivery",
     "Payment",

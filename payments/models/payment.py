@@ -124,6 +124,10 @@ class Attempt(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     query_count: Mapped[int] = mapped_column(Integer, default=0)
+    # 0012: the MerchantAccount it used (null = the environment's default account). No
+    # foreign key: a removed account leaves its attempts unverifiable, never re-verified
+    # with another account's secrets.
+    merchant_account_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = stamp_column()
     updated_at: Mapped[datetime] = stamp_column(on="write")
 

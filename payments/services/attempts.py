@@ -23,6 +23,7 @@ from payments.errors import (
     InvalidState,
     NotFound,
     ProviderDown,
+    ProviderNotAvailable,
     ProviderRefused,
     ValidationFailed,
 )
@@ -306,12 +307,18 @@ def start_attempt(
     Two transactions, none open during the provider call: the pending attempt is
     committed first, the provider is called, then its answer is recorded.
     """
-    adapter = gw.adapter(provider)
     with gw.sessions.begin() as session:
         payment = lock_payment(session, payment_id)
         if client_id is not None and payment.client_id != client_id:
             raise NotFound(f"payment {payment_id} not found")
         _ensure_payable(gw, payment)
+        # the agency's own account, else its nearest ancestor's, else the default one
+        chosen = gw.adapters_for(session, payment.agency_code).get(provider)
+        if chosen is None:
+            raise ProviderNotAvailable(
+                f"provider '{provider}' is not configured for agency {payment.agency_code}",
+                [FieldError("provider", "no merchant account for this agency")])
+        adapter, account_id = chosen
         _ensure_within_limits(provider, adapter, payment.amount)  # before any attempt exists
         reference = provider_reference()
         attempt = Attempt(
@@ -326,6 +333,7 @@ def start_attempt(
             amount=payment.amount,
             client_ip=client_ip,
             locale=locale,
+            merchant_account_id=account_id,
             created_at=gw.now(),
             next_query_at=gw.now() + timedelta(seconds=gw.settings.sync_delay_seconds),
         )

@@ -93,7 +93,8 @@ def confirm_with_provider(gw: Gateway, attempt_id: str, *, source: str) -> Appli
         payment = attempt.payment
         request = query_request(gw, attempt, payment)
         provider = attempt.provider
-    adapter = gw.adapters.get(provider)
+        account_id = attempt.merchant_account_id
+    adapter = gw.account_adapter(provider, account_id)  # the account the attempt used
     if adapter is None:
         return None
     try:
@@ -121,13 +122,24 @@ def handle_return(
     says when asked (querydr, /query); a forged one changes nothing.
     """
     callback_id = store_callback(gw, provider, "return", inbound, query_string)
-    adapter = gw.adapters.get(provider)
+    with gw.sessions() as session:
+        adapter = gw.provider_adapter(session, provider)
+        if adapter is None:
+            claimed = None
+        else:
+            claimed = adapter.return_reference(inbound)
+            if claimed and "\x00" in claimed:
+                claimed = None  # no reference holds a NUL (PostgreSQL text cannot store one)
+            # verified with the account the claimed attempt used; unknown: the default one
+            claimed_id = find_attempt_id(session, provider, claimed) if claimed else None
+            claimed_attempt = session.get(Attempt, claimed_id) if claimed_id else None
+            if claimed_attempt is not None:
+                adapter = gw.attempt_adapter(session, claimed_attempt)
+            elif provider not in gw.adapters:
+                adapter = None
     if adapter is None:
         finish_callback(gw, callback_id, verified=None, outcome="provider_off")
         return ReturnView(None, None, False)
-    claimed = adapter.return_reference(inbound)
-    if claimed and "\x00" in claimed:
-        claimed = None  # no reference holds a NUL (PostgreSQL text cannot store one)
     verified: bool | None
     shown: ProviderResult | None = None
     try:

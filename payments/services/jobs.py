@@ -69,6 +69,7 @@ class ClaimedQuery:
     provider: str
     query_count: int
     request: QueryRequest
+    merchant_account_id: int | None = None  # the account the attempt used (None: default)
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,13 @@ def _lease(gw: Gateway, session: Session, attempt: Attempt, payment: Payment, no
     attempt.next_query_at = now + lease
     return ClaimedQuery(attempt_id=attempt.id, payment_id=payment.id, provider=attempt.provider,
                         query_count=attempt.query_count,
-                        request=query_request(gw, attempt, payment))
+                        request=query_request(gw, attempt, payment),
+                        merchant_account_id=attempt.merchant_account_id)
 
 
 def ask(gw: Gateway, claim: ClaimedQuery) -> Answer:
     """Query the provider about one attempt. Call with no transaction open."""
-    adapter = gw.adapters.get(claim.provider)
+    adapter = gw.account_adapter(claim.provider, claim.merchant_account_id)
     if adapter is None:
         return Answer(claim, None, f"provider {claim.provider} is not configured")
     try:

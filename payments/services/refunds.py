@@ -30,6 +30,7 @@ from payments.errors import (
     InvalidState,
     NotFound,
     ProviderDown,
+    ProviderNotAvailable,
     ValidationFailed,
 )
 from payments.ids import provider_reference, public_id
@@ -62,6 +63,7 @@ class _Opened:
     refund_id: str
     provider: str
     request: RefundRequest
+    merchant_account_id: int | None = None  # the paid attempt's account (None: default)
 
 
 def create_refund(
@@ -85,7 +87,10 @@ def create_refund(
     """
     opened = _open_refund(gw, client_id, payment_id, data, actor=actor, source=source,
                           on_open=on_open)
-    adapter = gw.adapter(opened.provider)
+    adapter = gw.account_adapter(opened.provider, opened.merchant_account_id)
+    if adapter is None:  # the account went away since the refund was opened
+        _note_no_answer(gw, opened.refund_id, ProviderUnavailable("merchant account is gone"))
+        raise ProviderDown(f"{opened.provider} is not configured; the refund stays pending")
     try:
         result = adapter.refund(opened.request)
     except ProviderUnavailable as exc:
@@ -139,7 +144,9 @@ def _open_refund(
                 "not through a provider",
                 [FieldError("payment", "paid at the counter; no provider can refund it")],
             )
-        adapter = gw.adapter(attempt.provider)
+        adapter = gw.attempt_adapter(session, attempt)  # the account the payment used
+        if adapter is None:
+            raise ProviderNotAvailable(f"provider '{attempt.provider}' is not configured")
         if not supports_refunds(adapter):
             raise ValidationFailed(
                 f"{attempt.provider} does not support refunds through feegate",
@@ -193,7 +200,8 @@ def _open_refund(
         )
         if on_open is not None:
             on_open(session, refund.id)
-        return _Opened(refund.id, attempt.provider, refund_request(gw, refund, attempt))
+        return _Opened(refund.id, attempt.provider, refund_request(gw, refund, attempt),
+                       attempt.merchant_account_id)
 
 
 def paid_attempt(payment: Payment) -> Attempt | None:
@@ -306,6 +314,7 @@ def sync_refund(gw: Gateway, refund_id: str) -> str:
         attempt = session.get(Attempt, refund.attempt_id)
         assert attempt is not None
         provider = attempt.provider
+        account_id = attempt.merchant_account_id
         request = refund_request(gw, refund, attempt)
         previous = RefundResult(
             outcome=RefundOutcome.PENDING,
@@ -314,7 +323,7 @@ def sync_refund(gw: Gateway, refund_id: str) -> str:
             provider_refund_id=refund.provider_refund_id,
             extra=dict(refund.provider_data or {}),
         )
-    adapter = gw.adapters.get(provider)
+    adapter = gw.account_adapter(provider, account_id)
     if adapter is None:
         logger.warning("refund %s: provider %s is not configured", refund_id, provider)
         return RefundStatus.PENDING.value

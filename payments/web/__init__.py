@@ -26,6 +26,8 @@ def init_app(app: Flask, gw: Gateway) -> None:
     app.register_blueprint(reports_api.bp)
     from payments.web import events_api  # noqa: PLC0415  (the worker's part of the API)
     app.register_blueprint(events_api.bp)
+    from payments.web import lookup  # noqa: PLC0415  (/pay/lookup: find by dossier, phone)
+    app.register_blueprint(lookup.bp)
     app.register_blueprint(checkout.bp)
     from payments.web import receipts  # noqa: PLC0415  (receipt, verify, rating)
     app.register_blueprint(receipts.bp)

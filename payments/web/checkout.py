@@ -194,7 +194,10 @@ def pay(payment_id: str, message: str | None = None, status: int = 200) -> Respo
     if payment is None:
         return render_message("error", t("not_found", pick_lang(request.args.get("lang"))), 404)
     gw = gateway()
-    providers = offered(gw.adapters, payment.amount)  # configured, and the amount fits
+    # the agency's own account, an ancestor's or the default one; and the amount fits
+    usable = {name: adapter for name, (adapter, _) in
+              gw.adapters_for(session, payment.agency_code).items()}
+    providers = offered(usable, payment.amount)
     payable = PaymentStatus(payment.status) in PAYABLE and gw.now() < payment.expires_at
     agency_name, procedure_name = _labels(payment)
     transfer = _pending_transfer(payment) if payable else None
@@ -231,6 +234,8 @@ def _pending_transfer(payment: Payment) -> dict[str, Any] | None:
     return {
         "attempt": attempt,
         "qr_url": url_for("checkout.qr_image", payment_id=payment.id, attempt_id=attempt.id),
+        "png_url": url_for("checkout.qr_png", payment_id=payment.id, attempt_id=attempt.id),
+        "expires_at": payment.expires_at,
         "bank": bank_label(bank_bin) if bank_bin else "",
         "account_no": data.get("account_no", ""),
         "account_name": data.get("account_name", ""),
@@ -255,6 +260,24 @@ def qr_image(payment_id: str, attempt_id: str) -> Response:
         title="VietQR",
     )
     response = Response(buffer.getvalue(), content_type="image/svg+xml")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.get("/pay/<payment_id>/qr/<attempt_id>.png")
+def qr_png(payment_id: str, attempt_id: str) -> Response:
+    """The same QR as a PNG download ("Lưu mã QR"): a banking app scans it from the photos."""
+    attempt = db().get(Attempt, attempt_id)
+    if attempt is None or attempt.payment_id != payment_id or not attempt.qr_payload:
+        abort(404)
+    buffer = io.BytesIO()
+    segno.make(attempt.qr_payload, error="m", micro=False).save(
+        buffer, kind="png", scale=10, border=4, light="#fff"
+    )
+    name = "".join(c for c in f"vietqr-{attempt.reference}" if c.isalnum() or c == "-")
+    response = Response(buffer.getvalue(), content_type="image/png")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.png"'
     response.headers["Cache-Control"] = "private, max-age=3600"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

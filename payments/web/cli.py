@@ -128,12 +128,14 @@ def demo_seed() -> None:
     click.echo(json.dumps(saved))
 
 
+from payments.web.accounts_cli import accounts_cli  # noqa: E402
 from payments.web.catalog_cli import catalog_cli, demo_history  # noqa: E402
 from payments.web.reconcile_cli import reconcile_cli  # noqa: E402
 from payments.web.targets_cli import targets_cli  # noqa: E402
 
 demo_cli.add_command(demo_history)
-COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli, reconcile_cli, targets_cli]
+COMMANDS = [db_cli, clients_cli, users_cli, demo_cli, catalog_cli, reconcile_cli, targets_cli,
+            accounts_cli]
 
 
 @users_cli.command("deactivate")

@@ -98,6 +98,48 @@ TEXTS: dict[str, dict[str, str]] = {
         "vi": "Mã VietQR chuyển khoản",
         "en": "VietQR bank transfer code",
     },
+    "save_qr": {"vi": "Lưu mã QR", "en": "Save the QR code"},
+    "save_qr_help": {
+        "vi": "Trên điện thoại: lưu ảnh mã QR, mở ứng dụng ngân hàng và chọn quét mã từ ảnh.",
+        "en": "On a phone: save the QR image, open your banking app and scan it from the "
+        "photo library.",
+    },
+    "copy": {"vi": "Sao chép", "en": "Copy"},
+    "copied": {"vi": "Đã sao chép", "en": "Copied"},
+    "copy_failed": {
+        "vi": "Không sao chép được, hãy chọn và sao chép thủ công.",
+        "en": "Could not copy; please select and copy it by hand.",
+    },
+    "transfer_expires": {"vi": "Hạn thanh toán (giờ Việt Nam)", "en": "Pay before (Vietnam time)"},
+    "lookup_title": {"vi": "Tra cứu khoản thanh toán", "en": "Find a payment"},
+    "lookup_help": {
+        "vi": "Nhập mã hồ sơ và 4 số cuối của số điện thoại đã khai khi nộp hồ sơ.",
+        "en": "Enter the dossier reference and the last 4 digits of the phone number given "
+        "with the dossier.",
+    },
+    "lookup_reference": {"vi": "Mã hồ sơ", "en": "Dossier reference"},
+    "lookup_phone": {
+        "vi": "4 số cuối số điện thoại",
+        "en": "Last 4 digits of the phone number",
+    },
+    "lookup_submit": {"vi": "Tra cứu", "en": "Find"},
+    "lookup_invalid": {
+        "vi": "Vui lòng nhập mã hồ sơ và đúng 4 chữ số cuối của số điện thoại.",
+        "en": "Please enter the dossier reference and exactly 4 digits of the phone number.",
+    },
+    "too_many": {
+        "vi": "Bạn đã gửi quá nhiều yêu cầu. Vui lòng chờ giây lát rồi thử lại.",
+        "en": "Too many requests. Please wait a moment and try again.",
+    },
+    "lookup_none": {
+        "vi": "Không tìm thấy khoản thanh toán khớp với thông tin đã nhập. "
+        "Vui lòng kiểm tra lại mã hồ sơ và số điện thoại.",
+        "en": "No payment matches what you entered. Please check the dossier reference and "
+        "the phone number.",
+    },
+    "lookup_found": {"vi": "Đã tìm thấy khoản thanh toán", "en": "Payment found"},
+    "lookup_resume": {"vi": "Tiếp tục thanh toán", "en": "Continue to payment"},
+    "lookup_expired": {"vi": "Xem khoản thanh toán", "en": "View the payment"},
     "amount": {"vi": "Số tiền", "en": "Amount"},
     "bank": {"vi": "Ngân hàng", "en": "Bank"},
     "account_no": {"vi": "Số tài khoản", "en": "Account number"},

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 
 from payments.models import IdempotencyKey, Payment
 from payments.services.gateway import Gateway
 from tests.factories import ApiClient, make_api_client, payment_body
-from tests.flow import count
+from tests.flow import count, post_at_once
 
 THREADS = 20
 
@@ -136,29 +134,10 @@ def test_an_empty_or_overlong_key_is_a_422_problem(
 def test_twenty_concurrent_creates_with_one_key_make_exactly_one_payment(
     gw: Gateway, base_url: str, client: ApiClient
 ) -> None:
-    barrier = threading.Barrier(THREADS)
-    answers: list[tuple[int, dict[str, Any]]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
     headers = {**client.headers, "Idempotency-Key": "concurrent-0001"}
 
-    def create_once() -> None:
-        try:
-            barrier.wait(timeout=30)
-            response = requests.post(
-                f"{base_url}/api/v1/payments", json=payment_body(), headers=headers, timeout=120
-            )
-            with lock:
-                answers.append((response.status_code, response.json()))
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=create_once) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
+    answers, errors = post_at_once(f"{base_url}/api/v1/payments", THREADS, json=payment_body(),
+                                   headers=headers)
 
     assert errors == []
     assert len(answers) == THREADS

@@ -34,7 +34,7 @@ from payments.services.gateway import Gateway
 from payments.services.refunds import create_refund
 from tests.conftest import free_port
 from tests.factories import ApiClient, Clock, create_payment, make_api_client, payment_body
-from tests.flow import count, pay_through_sandbox
+from tests.flow import count, pay_through_sandbox, post_at_once
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = 12
@@ -128,28 +128,10 @@ def test_concurrent_retries_after_the_lease_ran_out_take_over_once(
     body = payment_body()
     crashed_create(gw, client, "crash-0003", body)
     clock.advance(seconds=lease(gw) + 1)
-    barrier = threading.Barrier(THREADS)
-    answers: list[tuple[int, dict[str, Any]]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
     headers = {**client.headers, "Idempotency-Key": "crash-0003"}
 
-    def retry() -> None:
-        try:
-            barrier.wait(timeout=30)
-            response = requests.post(f"{base_url}/api/v1/payments", json=body, headers=headers,
-                                     timeout=120)
-            with lock:
-                answers.append((response.status_code, response.json()))
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-
-    threads = [threading.Thread(target=retry) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
+    answers, errors = post_at_once(f"{base_url}/api/v1/payments", THREADS, json=body,
+                                   headers=headers)
 
     assert errors == []
     assert {status for status, _ in answers} <= {201, 409}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +22,7 @@ from payments.models import Refund, SandboxTransaction
 from payments.services.gateway import Gateway
 from payments.services.refunds import pending_refund_ids, sync_refund
 from tests.factories import ApiClient, create_payment, make_api_client, start_attempt
-from tests.flow import TIMEOUT, events, outbox, outbox_types, pay_through_sandbox
+from tests.flow import TIMEOUT, events, outbox, outbox_types, pay_through_sandbox, post_at_once
 
 
 @pytest.fixture
@@ -330,31 +329,10 @@ def test_simultaneous_refunds_never_refund_more_than_was_paid(
 ) -> None:
     """Ten portals' retries at once, 50.000 ₫ each, of a 150.000 ₫ payment."""
     threads = 10
-    barrier = threading.Barrier(threads)
-    answers: list[tuple[int, dict[str, Any]]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def ask() -> None:
-        try:
-            barrier.wait(timeout=30)
-            response = requests.post(
-                f"{base_url}/api/v1/payments/{paid['id']}/refunds",
-                json={"amount": 50_000, "reason": "hoàn một phần"},
-                headers=client.headers,
-                timeout=120,
-            )
-            with lock:
-                answers.append((response.status_code, response.json()))
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-
-    workers = [threading.Thread(target=ask) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=180)
+    answers, errors = post_at_once(
+        f"{base_url}/api/v1/payments/{paid['id']}/refunds", threads,
+        json={"amount": 50_000, "reason": "hoàn một phần"}, headers=client.headers,
+    )
 
     assert errors == []
     assert len(answers) == threads

@@ -17,7 +17,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -27,6 +27,8 @@ import segno
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from adapters.base import VIETNAM_TZ
+from adapters.vietqr import BANK_NAMES, bank_label
 from payments.config import ConfigError, VietqrSettings, load_settings
 from payments.models import Attempt, Outbox, Payment, PaymentEvent, ProviderCallback
 from payments.services.gateway import Gateway
@@ -250,9 +252,29 @@ def test_the_qr_image_is_404_for_a_pair_that_does_not_match(
         f"/pay/{other['id']}/qr/{transfer.attempt_id}.svg",  # another payment's attempt
         f"/pay/{transfer.payment_id}/qr/att_unknown.svg",
         f"/pay/{other['id']}/qr/{sandbox['id']}.svg",  # an attempt without a QR
-        f"/pay/{transfer.payment_id}/qr/{transfer.attempt_id}.png",
+        f"/pay/{other['id']}/qr/{transfer.attempt_id}.png",  # the PNG is checked the same way
+        f"/pay/{other['id']}/qr/{sandbox['id']}.png",
+        f"/pay/{transfer.payment_id}/qr/{transfer.attempt_id}.gif",
     ):
         assert http.get(path).status_code == 404, path
+
+
+def test_the_qr_png_is_a_download_of_the_same_payload(transfer: Transfer, base_url: str) -> None:
+    url = f"{base_url}/pay/{transfer.payment_id}/qr/{transfer.attempt_id}.png"
+    response = requests.get(url, timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="vietqr-{transfer.reference}.png"'
+    )
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # the same QR as the SVG: segno draws the attempt's payload at the route's settings
+    expected = io.BytesIO()
+    segno.make(transfer.body["qr_payload"], error="m", micro=False).save(
+        expected, kind="png", scale=10, border=4, light="#fff"
+    )
+    assert response.content == expected.getvalue()
 
 
 # -- the bank's notification ----------------------------------------------------------------
@@ -502,3 +524,58 @@ def test_the_provider_is_on_only_when_every_variable_is_set() -> None:
 def test_a_malformed_account_is_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({**VIETQR_ENV, name: value})
+
+
+def test_on_a_phone_the_page_offers_the_png_copy_values_the_bank_holder_and_the_expiry(
+    gw: Gateway, http: FlaskClient, portal: ApiClient, base_url: str
+) -> None:
+    created = create_payment(http, portal, amount=1_250_000)
+    choose_vietqr(base_url, created["id"])
+    with gw.sessions() as session:
+        attempt = session.scalars(select(Attempt).where(Attempt.payment_id == created["id"])).one()
+        payment = session.get(Payment, created["id"])
+        assert payment is not None
+        reference, attempt_id, expires_at = attempt.reference, attempt.id, payment.expires_at
+    page = requests.get(f"{base_url}/pay/{created['id']}", timeout=TIMEOUT)
+    html = page.text
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    save = re.search(r'<a[^>]*data-testid="save-qr"[^>]*>([^<]*)</a>', html)
+    assert save is not None and save.group(1) == "Lưu mã QR"
+    assert f'href="/pay/{created["id"]}/qr/{attempt_id}.png"' in save.group(0)
+    assert " download" in save.group(0)
+    # the values to copy: digits only for the amount, the account, the description
+    assert 'data-copy="1250000"' in html
+    assert f'data-copy="{ACCOUNT_NO}"' in html
+    assert f'data-copy="{reference}"' in html
+    assert 'data-copy-label="Sao chép số tiền"' in html
+    # without script they are plain text on the page
+    assert f'user-select:all">{ACCOUNT_NO}</code>' in html
+    assert f'user-select:all">{reference}</code>' in html
+    assert re.search(r'<dd data-testid="bank">Vietcombank\b', html)
+    assert f'<dd data-testid="account-name">{ACCOUNT_NAME}</dd>' in html
+    vietnam = expires_at.astimezone(VIETNAM_TZ).strftime("%d/%m/%Y %H:%M")
+    assert vietnam != expires_at.astimezone(UTC).strftime("%d/%m/%Y %H:%M")  # GMT+7, not UTC
+    assert f'<dd data-testid="transfer-expires">{vietnam}</dd>' in html
+    assert "Hạn thanh toán (giờ Việt Nam)" in html
+    # the copy buttons come from a local script; no inline script, nothing from elsewhere
+    assert '<script src="/static/checkout/copy.js" defer></script>' in html
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', html)
+    script = requests.get(f"{base_url}/static/checkout/copy.js", timeout=TIMEOUT)
+    assert script.status_code == 200 and "navigator.clipboard" in script.text
+
+    english = requests.get(f"{base_url}/pay/{created['id']}?lang=en", timeout=TIMEOUT).text
+    assert "Save the QR code" in english and "Pay before (Vietnam time)" in english
+    assert 'data-copy-label="Copy amount"' in english
+    assert f'href="/pay/{created["id"]}/qr/{attempt_id}.png"' in english
+
+
+def test_the_bank_table_names_the_main_banks_by_bin() -> None:
+    expected = {
+        "970436": "Vietcombank", "970415": "VietinBank", "970418": "BIDV",
+        "970405": "Agribank", "970407": "Techcombank", "970422": "MB", "970416": "ACB",
+        "970432": "VPBank", "970423": "TPBank", "970403": "Sacombank",
+    }
+    assert {k: BANK_NAMES[k] for k in expected} == expected
+    assert bank_label("970432") == "VPBank (BIN 970432)"
+    assert bank_label("970999") == "BIN 970999"
